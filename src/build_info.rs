@@ -1,0 +1,55 @@
+//! How this binary was built, as embedded by `build.rs`.
+
+use serde::{Deserialize, Serialize};
+
+/// The build's provenance, written into every results file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BuildInfo {
+    /// ferrograd's version.
+    pub version: String,
+    /// Git commit (with `-dirty` when the tree had uncommitted changes).
+    pub commit: String,
+    /// `rustc --version`.
+    pub rustc: String,
+    /// Enabled cargo features, comma-separated.
+    pub features: String,
+    /// GEMM backend: `openblas` or `matrixmultiply`.
+    pub blas: String,
+    /// Cargo profile (`release`, `debug`).
+    pub profile: String,
+    /// Target triple.
+    pub target: String,
+    /// CPU features the code was compiled for (`target_feature`).
+    pub target_features: String,
+    /// Threads rayon uses in this process.
+    pub threads: usize,
+}
+
+impl BuildInfo {
+    /// The information for this binary and process.
+    pub fn current() -> BuildInfo {
+        BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            commit: env!("FERROGRAD_GIT_COMMIT").to_string(),
+            rustc: env!("FERROGRAD_RUSTC").to_string(),
+            features: env!("FERROGRAD_FEATURES").to_string(),
+            blas: env!("FERROGRAD_BLAS").to_string(),
+            profile: env!("FERROGRAD_PROFILE").to_string(),
+            target: env!("FERROGRAD_TARGET").to_string(),
+            target_features: env!("FERROGRAD_TARGET_FEATURES").to_string(),
+            threads: rayon::current_num_threads(),
+        }
+    }
+
+    /// One line for `--version`.
+    pub fn version_line() -> String {
+        format!(
+            "{} (commit {}, {}, blas {}, features [{}])",
+            env!("CARGO_PKG_VERSION"),
+            env!("FERROGRAD_GIT_COMMIT"),
+            env!("FERROGRAD_RUSTC"),
+            env!("FERROGRAD_BLAS"),
+            env!("FERROGRAD_FEATURES"),
+        )
+    }
+}

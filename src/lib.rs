@@ -1,0 +1,41 @@
+//! # ferrograd
+//!
+//! A reverse-mode automatic-differentiation engine written from scratch on `ndarray`, with
+//! exact double backward for every op (so Hessian-vector products are exact), and the tools
+//! built on it.
+//!
+//! ```
+//! use ferrograd::Tensor;
+//! // y = Σ (w·x + b)², differentiated with respect to w and b.
+//! let x = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3]);
+//! let w = Tensor::scalar(0.5).with_grad();
+//! let b = Tensor::scalar(-1.0).with_grad();
+//! let y = (&(&x * &w) + &b).square().sum();
+//! y.backward();
+//! // dy/dw = Σ 2(wx + b)x = 2(−0.5·1 + 0·2 + 0.5·3) = 2
+//! assert_eq!(w.grad().unwrap().item(), 2.0);
+//! // dy/db = Σ 2(wx + b) = 0
+//! assert_eq!(b.grad().unwrap().item(), 0.0);
+//! ```
+
+#[cfg(feature = "openblas")]
+extern crate blas_src;
+
+pub mod build_info;
+pub mod tensor;
+
+pub use tensor::check::{gradcheck, gradgradcheck};
+pub use tensor::elem::Element;
+pub use tensor::functional::{hessian, hvp, jacobian};
+pub use tensor::graph::{enable_grad, grad, is_grad_enabled, no_grad};
+pub use tensor::Tensor;
+
+/// The names most programs need: `use ferrograd::prelude::*;`.
+pub mod prelude {
+    pub use crate::tensor::elem::Element;
+    pub use crate::tensor::graph::{grad, no_grad};
+    pub use crate::tensor::Tensor;
+    pub use crate::{hvp, threads};
+}
+
+pub mod threads;

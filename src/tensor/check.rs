@@ -1,0 +1,424 @@
+//! Gradient checks by central differences in `f64`, first and second order, and the catalogue
+//! of every op that `ferrograd gradcheck` runs.
+//!
+//! The error reported is `max |analytic − numeric| / max(1, max |numeric|)` over all entries:
+//! relative to the gradient's scale when that is at least 1, absolute below it (so that a
+//! gradient of 1e-9 against 0 does not read as a 100% error).
+
+use super::graph::{enable_grad, grad, no_grad};
+use super::Tensor;
+use ndarray::{ArrayD, IxDyn};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
+/// A scalar or tensor function of several `f64` tensors, the thing being checked.
+pub type CheckFn = dyn Fn(&[Tensor<f64>]) -> Tensor<f64>;
+
+/// The step of the central differences: the truncation error (∝ h²) and the rounding error
+/// (∝ 1e-16/h) balance near 1e-5..1e-6 in `f64`.
+pub const STEP: f64 = 1e-6;
+
+/// The tolerance `ferrograd gradcheck` applies to both orders.
+pub const TOLERANCE: f64 = 1e-6;
+
+fn max_error(analytic: &[ArrayD<f64>], numeric: &[ArrayD<f64>]) -> f64 {
+    let scale = numeric
+        .iter()
+        .flat_map(|a| a.iter())
+        .fold(1.0f64, |m, &x| m.max(x.abs()));
+    let diff = analytic
+        .iter()
+        .zip(numeric)
+        .flat_map(|(a, n)| a.iter().zip(n.iter()).map(|(x, y)| (x - y).abs()))
+        .fold(0.0f64, |m, d| if d.is_nan() { f64::NAN } else { m.max(d) });
+    diff / scale
+}
+
+/// Central differences of the scalar function `s` at `inputs`, one entry at a time.
+fn numeric_gradient(s: &dyn Fn(&[Tensor<f64>]) -> f64, inputs: &[ArrayD<f64>]) -> Vec<ArrayD<f64>> {
+    let _mode = no_grad();
+    let mut out = Vec::with_capacity(inputs.len());
+    for k in 0..inputs.len() {
+        let mut g = ArrayD::zeros(inputs[k].raw_dim());
+        for j in 0..inputs[k].len() {
+            let at = |delta: f64| {
+                let xs: Vec<Tensor<f64>> = inputs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        let mut a = a.clone();
+                        if i == k {
+                            a.as_slice_mut().unwrap()[j] += delta;
+                        }
+                        Tensor::from_array(a)
+                    })
+                    .collect();
+                s(&xs)
+            };
+            g.as_slice_mut().unwrap()[j] = (at(STEP) - at(-STEP)) / (2.0 * STEP);
+        }
+        out.push(g);
+    }
+    out
+}
+
+fn leaves(inputs: &[ArrayD<f64>]) -> Vec<Tensor<f64>> {
+    inputs
+        .iter()
+        .map(|a| Tensor::from_array(a.as_standard_layout().into_owned()).with_grad())
+        .collect()
+}
+
+fn standard(inputs: &[ArrayD<f64>]) -> Vec<ArrayD<f64>> {
+    inputs
+        .iter()
+        .map(|a| a.as_standard_layout().into_owned())
+        .collect()
+}
+
+/// Fixed random weights of `shape`, so that a tensor output is checked through the scalar
+/// `Σ f(x) ⊙ w`, which exercises every output element with a different weight.
+fn weights(shape: &[usize], seed: u64) -> ArrayD<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    ArrayD::from_shape_fn(IxDyn(shape), |_| rng.random_range(0.5..1.5))
+}
+
+fn output_shape(f: &CheckFn, inputs: &[ArrayD<f64>]) -> Vec<usize> {
+    let _mode = no_grad();
+    let xs: Vec<_> = inputs
+        .iter()
+        .map(|a| Tensor::from_array(a.clone()))
+        .collect();
+    f(&xs).shape()
+}
+
+/// First-order check: the gradient of `Σ f(x) ⊙ w` from backward (both without and with
+/// `create_graph`, the two paths a user can take) against central differences. Returns the
+/// larger of the two errors.
+pub fn gradcheck(f: &CheckFn, inputs: &[ArrayD<f64>]) -> f64 {
+    let inputs = standard(inputs);
+    let w = Tensor::from_array(weights(&output_shape(f, &inputs), 7));
+    let s = |xs: &[Tensor<f64>]| (&f(xs) * &w).sum();
+    let numeric = numeric_gradient(&|xs| s(xs).item(), &inputs);
+    let mut worst = 0.0f64;
+    for create_graph in [false, true] {
+        let _mode = enable_grad();
+        let xs = leaves(&inputs);
+        let out = s(&xs);
+        let analytic: Vec<ArrayD<f64>> = grad(&[out], &xs, None, create_graph)
+            .iter()
+            .map(|g| g.to_array())
+            .collect();
+        let e = max_error(&analytic, &numeric);
+        worst = if e.is_nan() { f64::NAN } else { worst.max(e) };
+    }
+    worst
+}
+
+/// Second-order check, as PyTorch's `gradgradcheck`: with `u` the output's gradient treated
+/// as an input and fixed random directions `v`, the scalar `h(x, u) = Σₖ ⟨∂⟨f(x), u⟩/∂xₖ, vₖ⟩`
+/// is differentiated by double backward (with respect to every `xₖ` and `u`) and compared
+/// with central differences of `h` computed by first-order backward. This checks every
+/// backward rule's own derivative: the Hessian-vector products `H·v` and the Jacobian `J·v`.
+pub fn gradgradcheck(f: &CheckFn, inputs: &[ArrayD<f64>]) -> f64 {
+    let inputs = standard(inputs);
+    let out_shape = output_shape(f, &inputs);
+    let mut rng = StdRng::seed_from_u64(11);
+    let v: Vec<Tensor<f64>> = inputs
+        .iter()
+        .map(|a| {
+            Tensor::from_array(ArrayD::from_shape_fn(a.raw_dim(), |_| {
+                StandardNormal.sample(&mut rng)
+            }))
+        })
+        .collect();
+    let mut all = inputs.clone();
+    all.push(weights(&out_shape, 13));
+    let n = inputs.len();
+    // h(x, u) with the inner gradient built with or without a graph.
+    let h = |xs: &[Tensor<f64>], create_graph: bool| -> Tensor<f64> {
+        let _mode = enable_grad();
+        let ins: Vec<Tensor<f64>> = xs[..n]
+            .iter()
+            .map(|t| {
+                if t.requires_grad() {
+                    t.clone()
+                } else {
+                    t.detach().with_grad()
+                }
+            })
+            .collect();
+        let s = (&f(&ins) * &xs[n]).sum();
+        let gs = grad(&[s], &ins, None, create_graph);
+        let mut total = Tensor::scalar(0.0);
+        for (g, vk) in gs.iter().zip(&v) {
+            total = total + (g * vk).sum();
+        }
+        total
+    };
+    let numeric = numeric_gradient(&|xs| h(xs, false).item(), &all);
+    let xs = leaves(&all);
+    let out = h(&xs, true);
+    let analytic: Vec<ArrayD<f64>> = if out.requires_grad() {
+        grad(&[out], &xs, None, false)
+            .iter()
+            .map(|g| g.to_array())
+            .collect()
+    } else {
+        all.iter().map(|a| ArrayD::zeros(a.raw_dim())).collect()
+    };
+    max_error(&analytic, &numeric)
+}
+
+/// One op's check: its name, its inputs and the function applying it.
+pub struct OpCase {
+    /// The op's name, as the `gradcheck` command prints it (`sum_axis1`, `add_broadcast`...).
+    pub name: String,
+    /// The inputs, drawn away from the op's kinks and outside its domain's edges.
+    pub inputs: Vec<ArrayD<f64>>,
+    /// The op applied to the inputs.
+    pub f: Box<CheckFn>,
+}
+
+/// The result of checking one op.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct OpReport {
+    /// The op's name.
+    pub op: String,
+    /// The first-order error (see the module's documentation).
+    pub first_order: f64,
+    /// The second-order error.
+    pub second_order: f64,
+    /// Whether both errors are within [`TOLERANCE`].
+    pub pass: bool,
+}
+
+/// Draws the shapes and values of the op catalogue.
+struct Draw {
+    rng: StdRng,
+}
+
+impl Draw {
+    fn dim(&mut self) -> usize {
+        self.rng.random_range(2..=4)
+    }
+    fn shape(&mut self, rank: usize) -> Vec<usize> {
+        (0..rank).map(|_| self.dim()).collect()
+    }
+    fn normal(&mut self, shape: &[usize]) -> ArrayD<f64> {
+        ArrayD::from_shape_fn(IxDyn(shape), |_| StandardNormal.sample(&mut self.rng))
+    }
+    /// Values with |x| ≥ 0.2: away from the kinks of relu and abs.
+    fn away_from_zero(&mut self, shape: &[usize]) -> ArrayD<f64> {
+        ArrayD::from_shape_fn(IxDyn(shape), |_| {
+            let m: f64 = self.rng.random_range(0.2..2.0);
+            if self.rng.random_bool(0.5) {
+                m
+            } else {
+                -m
+            }
+        })
+    }
+    fn positive(&mut self, shape: &[usize]) -> ArrayD<f64> {
+        ArrayD::from_shape_fn(IxDyn(shape), |_| self.rng.random_range(0.5..2.0))
+    }
+    /// Values at least 0.1 away from ±0.5, the bounds the clamp case uses.
+    fn away_from_bounds(&mut self, shape: &[usize]) -> ArrayD<f64> {
+        ArrayD::from_shape_fn(IxDyn(shape), |_| loop {
+            let x: f64 = self.rng.random_range(-1.2..1.2);
+            if (x.abs() - 0.5).abs() > 0.1 {
+                break x;
+            }
+        })
+    }
+}
+
+fn case(
+    name: &str,
+    inputs: Vec<ArrayD<f64>>,
+    f: impl Fn(&[Tensor<f64>]) -> Tensor<f64> + 'static,
+) -> OpCase {
+    OpCase {
+        name: name.to_string(),
+        inputs,
+        f: Box::new(f),
+    }
+}
+
+/// Every op with random shapes (drawn from `seed`), broadcasting variants included.
+pub fn op_cases(seed: u64) -> Vec<OpCase> {
+    let mut d = Draw {
+        rng: StdRng::seed_from_u64(seed),
+    };
+    let (m, k, n) = (d.dim(), d.dim(), d.dim());
+    let s2 = d.shape(2);
+    let s3 = d.shape(3);
+    let col = vec![s2[0], 1];
+    let row = vec![1, s2[1]];
+    let mut cases = vec![
+        case("add", vec![d.normal(&s2), d.normal(&s2)], |x| &x[0] + &x[1]),
+        case("add_broadcast", vec![d.normal(&col), d.normal(&row)], |x| {
+            &x[0] + &x[1]
+        }),
+        case(
+            "add_broadcast_rank",
+            vec![d.normal(&s3), d.normal(&s3[2..])],
+            |x| &x[0] + &x[1],
+        ),
+        case("sub", vec![d.normal(&s2), d.normal(&s2)], |x| &x[0] - &x[1]),
+        case("sub_broadcast", vec![d.normal(&s2), d.normal(&row)], |x| {
+            &x[0] - &x[1]
+        }),
+        case("mul", vec![d.normal(&s2), d.normal(&s2)], |x| &x[0] * &x[1]),
+        case("mul_broadcast", vec![d.normal(&col), d.normal(&s2)], |x| {
+            &x[0] * &x[1]
+        }),
+        case("div", vec![d.normal(&s2), d.away_from_zero(&s2)], |x| {
+            &x[0] / &x[1]
+        }),
+        case(
+            "div_broadcast",
+            vec![d.normal(&s2), d.away_from_zero(&row)],
+            |x| &x[0] / &x[1],
+        ),
+        case("neg", vec![d.normal(&s2)], |x| x[0].neg()),
+        case("pow", vec![d.positive(&s2)], |x| x[0].powf(2.5)),
+        case("pow_tensor", vec![d.positive(&s2), d.normal(&s2)], |x| {
+            x[0].pow(&x[1])
+        }),
+        case("exp", vec![d.normal(&s2)], |x| x[0].exp()),
+        case("log", vec![d.positive(&s2)], |x| x[0].log()),
+        case("sin", vec![d.normal(&s2)], |x| x[0].sin()),
+        case("cos", vec![d.normal(&s2)], |x| x[0].cos()),
+        case("tanh", vec![d.normal(&s2)], |x| x[0].tanh()),
+        case("relu", vec![d.away_from_zero(&s2)], |x| x[0].relu()),
+        // relu is piecewise linear: its second derivative is zero, so check it inside a
+        // nonlinear function too, where double backward must carry the mask through.
+        case("relu_composed", vec![d.away_from_zero(&s2)], |x| {
+            x[0].relu().square().sin()
+        }),
+        case("sigmoid", vec![d.normal(&s2)], |x| x[0].sigmoid()),
+        case("sqrt", vec![d.positive(&s2)], |x| x[0].sqrt()),
+        case("abs", vec![d.away_from_zero(&s2)], |x| x[0].abs()),
+        case("maximum", vec![d.normal(&s2), d.normal(&s2)], |x| {
+            x[0].maximum(&x[1])
+        }),
+        case(
+            "maximum_broadcast",
+            vec![d.normal(&s2), d.normal(&row)],
+            |x| x[0].maximum(&x[1]),
+        ),
+        case("minimum", vec![d.normal(&s2), d.normal(&col)], |x| {
+            x[0].minimum(&x[1])
+        }),
+        case("clamp", vec![d.away_from_bounds(&s2)], |x| {
+            x[0].clamp(-0.5, 0.5).square()
+        }),
+        case("matmul", vec![d.normal(&[m, k]), d.normal(&[k, n])], |x| {
+            x[0].matmul(&x[1])
+        }),
+        case(
+            "matmul_matvec",
+            vec![d.normal(&[m, k]), d.normal(&[k])],
+            |x| x[0].matmul(&x[1]),
+        ),
+        case(
+            "matmul_vecmat",
+            vec![d.normal(&[k]), d.normal(&[k, n])],
+            |x| x[0].matmul(&x[1]),
+        ),
+        case("matmul_dot", vec![d.normal(&[k]), d.normal(&[k])], |x| {
+            x[0].matmul(&x[1])
+        }),
+        case(
+            "matmul_transposed",
+            vec![d.normal(&[k, m]), d.normal(&[n, k])],
+            |x| x[0].t().matmul(&x[1].t()),
+        ),
+        case(
+            "linear",
+            vec![d.normal(&[m, k]), d.normal(&[k, n]), d.normal(&[n])],
+            |x| x[0].linear(&x[1], Some(&x[2])).tanh(),
+        ),
+        case("transpose", vec![d.normal(&s2)], |x| x[0].t().sin()),
+        case("permute", vec![d.normal(&s3)], |x| {
+            x[0].permute(&[2, 0, 1]).sin()
+        }),
+        case("reshape", vec![d.normal(&s3)], |x| {
+            let len = x[0].len();
+            x[0].reshape(&[len]).sin()
+        }),
+        case("reshape_of_view", vec![d.normal(&s2)], |x| {
+            let len = x[0].len();
+            x[0].t().reshape(&[len]).sin()
+        }),
+        case("broadcast_to", vec![d.normal(&row)], {
+            let target = s2.clone();
+            move |x| x[0].broadcast_to(&target).sin()
+        }),
+        case("sum", vec![d.normal(&s3)], |x| x[0].sum().sin()),
+        case("sum_axis1", vec![d.normal(&s3)], |x| {
+            x[0].sum_axes(&[1], false).sin()
+        }),
+        case("sum_axes02_keepdim", vec![d.normal(&s3)], |x| {
+            x[0].sum_axes(&[0, 2], true).sin()
+        }),
+        case("mean", vec![d.normal(&s3)], |x| x[0].mean().sin()),
+        case("mean_axis0", vec![d.normal(&s2)], |x| {
+            x[0].mean_axes(&[0], false).sin()
+        }),
+        case("max", vec![d.normal(&s3)], |x| x[0].max().sin()),
+        case("max_axis1", vec![d.normal(&s3)], |x| {
+            x[0].max_axes(&[1], false).sin()
+        }),
+        case("max_axis0_keepdim", vec![d.normal(&s2)], |x| {
+            x[0].max_axes(&[0], true).square()
+        }),
+        case("softmax", vec![d.normal(&s2)], |x| x[0].softmax(1)),
+        case("softmax_axis0", vec![d.normal(&s2)], |x| x[0].softmax(0)),
+        case("log_softmax", vec![d.normal(&s2)], |x| x[0].log_softmax(1)),
+        case("logsumexp", vec![d.normal(&s2)], |x| {
+            x[0].logsumexp(1, false)
+        }),
+    ];
+    let labels: Vec<usize> = (0..m).map(|_| d.rng.random_range(0..k)).collect();
+    cases.push(case("cross_entropy", vec![d.normal(&[m, k])], move |x| {
+        x[0].cross_entropy(&labels)
+    }));
+    let picks: Vec<usize> = (0..5).map(|_| d.rng.random_range(0..s2[0])).collect();
+    cases.push(case("gather", vec![d.normal(&s2)], move |x| {
+        x[0].index_select(&picks).sin()
+    }));
+    let other = vec![d.dim(), s2[1]];
+    cases.push(case("concat", vec![d.normal(&s2), d.normal(&other)], |x| {
+        Tensor::concat(&[x[0].clone(), x[1].clone()], 0).sin()
+    }));
+    cases.push(case(
+        "concat_axis1",
+        vec![d.normal(&s2), d.normal(&col)],
+        |x| Tensor::concat(&[x[0].clone(), x[1].clone()], 1).sin(),
+    ));
+    let (lo, hi) = (1, s3[1]);
+    cases.push(case("slice", vec![d.normal(&s3)], move |x| {
+        x[0].slice(1, lo, hi).sin()
+    }));
+    cases
+}
+
+/// Checks every op of [`op_cases`], first and second order.
+pub fn check_all(seed: u64) -> Vec<OpReport> {
+    op_cases(seed)
+        .into_iter()
+        .map(|c| {
+            let first = gradcheck(&*c.f, &c.inputs);
+            let second = gradgradcheck(&*c.f, &c.inputs);
+            OpReport {
+                op: c.name,
+                first_order: first,
+                second_order: second,
+                pass: first <= TOLERANCE && second <= TOLERANCE,
+            }
+        })
+        .collect()
+}

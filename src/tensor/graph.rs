@@ -1,0 +1,274 @@
+//! Reverse-mode differentiation over the recorded graph.
+//!
+//! The whole algorithm: sort the nodes that lead to the outputs topologically (inputs before
+//! the ops that use them), seed the outputs' gradients, then visit the nodes from the outputs
+//! back, handing each node's gradient to its op's vector-Jacobian product, which adds its share
+//! into the gradients of the op's inputs.
+
+use super::elem::Element;
+use super::{kernels, Tensor};
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Whether ops currently record the graph (true unless inside [`no_grad`]).
+pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+/// Restores the previous gradient mode when dropped.
+#[must_use = "the mode is restored when the guard is dropped"]
+pub struct GradModeGuard {
+    previous: bool,
+}
+
+impl Drop for GradModeGuard {
+    fn drop(&mut self) {
+        GRAD_ENABLED.with(|g| g.set(self.previous));
+    }
+}
+
+fn set_grad_mode(enabled: bool) -> GradModeGuard {
+    let previous = GRAD_ENABLED.with(|g| g.replace(enabled));
+    GradModeGuard { previous }
+}
+
+/// Stops recording until the guard is dropped (PyTorch's `torch.no_grad()`): for inference
+/// and for updating parameters.
+///
+/// ```
+/// use ferrograd::{no_grad, Tensor};
+/// let w = Tensor::<f32>::ones(&[2]).with_grad();
+/// let y = {
+///     let _guard = no_grad();
+///     &w * &w
+/// };
+/// assert!(!y.requires_grad());
+/// ```
+pub fn no_grad() -> GradModeGuard {
+    set_grad_mode(false)
+}
+
+/// Records again until the guard is dropped, even inside [`no_grad`].
+pub fn enable_grad() -> GradModeGuard {
+    set_grad_mode(true)
+}
+
+/// The nodes that lead to `roots` and require a gradient, inputs before outputs.
+fn topological_order<T: Element>(roots: &[Tensor<T>]) -> Vec<Tensor<T>> {
+    let mut order = Vec::new();
+    let mut seen = HashSet::new();
+    // Iterative depth-first search: (node, whether its inputs have been pushed).
+    let mut stack: Vec<(Tensor<T>, bool)> = roots
+        .iter()
+        .filter(|r| r.requires_grad())
+        .map(|r| (r.clone(), false))
+        .collect();
+    while let Some((node, expanded)) = stack.pop() {
+        if expanded {
+            order.push(node);
+            continue;
+        }
+        if !seen.insert(node.id()) {
+            continue;
+        }
+        stack.push((node.clone(), true));
+        if let Some(op) = &node.0.op {
+            op.for_each_input(|input| {
+                if input.requires_grad() && !seen.contains(&input.id()) {
+                    stack.push((input.clone(), false));
+                }
+            });
+        }
+    }
+    order
+}
+
+/// `current + extra`: in place when nothing else can see `current`'s buffer and no graph of
+/// the gradient is being built, otherwise as a (possibly recorded) new tensor.
+fn accumulate<T: Element>(current: Tensor<T>, extra: &Tensor<T>, in_place: bool) -> Tensor<T> {
+    if in_place && Rc::strong_count(&current.0) == 1 && current.is_leaf() {
+        {
+            let mut v = current.0.value.borrow_mut();
+            let extra = extra.value();
+            if v.shape() == extra.shape() {
+                kernels::add_assign(v.view_mut(), &extra.view());
+                drop(v);
+                return current;
+            }
+        }
+        current.add(extra)
+    } else {
+        current.add(extra)
+    }
+}
+
+/// Runs the backward pass from `roots` seeded with `seeds`; returns the gradient reaching each
+/// node in `wanted` (or, when `wanted` is `None`, each leaf that requires a gradient).
+fn run_backward<T: Element>(
+    roots: &[Tensor<T>],
+    seeds: Vec<Tensor<T>>,
+    wanted: Option<&HashSet<usize>>,
+    create_graph: bool,
+) -> HashMap<usize, (Tensor<T>, Tensor<T>)> {
+    let _mode = set_grad_mode(create_graph);
+    let order = topological_order(roots);
+    let mut grads: HashMap<usize, Tensor<T>> = HashMap::with_capacity(order.len());
+    for (root, seed) in roots.iter().zip(seeds) {
+        if !root.requires_grad() {
+            continue;
+        }
+        let g = match grads.remove(&root.id()) {
+            Some(prev) => accumulate(prev, &seed, !create_graph),
+            None => seed,
+        };
+        grads.insert(root.id(), g);
+    }
+    let mut found = HashMap::new();
+    for node in order.iter().rev() {
+        let Some(g) = grads.remove(&node.id()) else {
+            continue;
+        };
+        let is_wanted = match wanted {
+            Some(w) => w.contains(&node.id()),
+            None => node.is_leaf(),
+        };
+        if let Some(op) = &node.0.op {
+            op.backward(node, &g, &mut |input, gi| {
+                assert_eq!(
+                    gi.shape(),
+                    input.shape(),
+                    "backward of {}: gradient shape differs from its input's",
+                    op.name()
+                );
+                let total = match grads.remove(&input.id()) {
+                    Some(prev) => accumulate(prev, &gi, !create_graph),
+                    None => gi,
+                };
+                grads.insert(input.id(), total);
+            });
+        }
+        if is_wanted {
+            found.insert(node.id(), (node.clone(), g));
+        }
+    }
+    found
+}
+
+fn default_seed<T: Element>(op: &str, output: &Tensor<T>) -> Tensor<T> {
+    assert_eq!(
+        output.len(),
+        1,
+        "{op}: a gradient can be created implicitly only for a one-element output, got shape {:?}; pass the output's gradient explicitly",
+        output.shape()
+    );
+    Tensor::ones(&output.shape())
+}
+
+impl<T: Element> Tensor<T> {
+    /// Computes the gradient of this one-element tensor with respect to every leaf that
+    /// requires one, and adds it into the leaves' [`grad`](Tensor::grad) (PyTorch semantics:
+    /// gradients accumulate across calls until [`zero_grad`](Tensor::zero_grad)).
+    ///
+    /// # Panics
+    /// When the tensor has more than one element (use
+    /// [`backward_with`](Tensor::backward_with) to give the output's gradient).
+    ///
+    /// ```
+    /// use ferrograd::Tensor;
+    /// let x = Tensor::<f64>::scalar(3.0).with_grad();
+    /// let y = &x * &x;
+    /// y.backward();
+    /// y.backward(); // accumulates
+    /// assert_eq!(x.grad().unwrap().item(), 12.0);
+    /// ```
+    pub fn backward(&self) {
+        let seed = default_seed("backward", self);
+        self.backward_with(&seed, false);
+    }
+
+    /// Like [`backward`](Tensor::backward) with an explicit output gradient (same shape as
+    /// `self`). With `create_graph` the accumulated gradients carry a graph of their own, so
+    /// they can be differentiated again.
+    ///
+    /// # Panics
+    /// When `grad`'s shape differs from `self`'s.
+    pub fn backward_with(&self, grad: &Tensor<T>, create_graph: bool) {
+        assert_eq!(
+            grad.shape(),
+            self.shape(),
+            "backward_with: gradient shape differs from the output's"
+        );
+        let found = run_backward(
+            std::slice::from_ref(self),
+            vec![grad.clone()],
+            None,
+            create_graph,
+        );
+        for (_, (leaf, g)) in found {
+            let total = match leaf.grad() {
+                Some(prev) => {
+                    leaf.set_grad(None);
+                    accumulate(prev, &g, !create_graph)
+                }
+                None => g,
+            };
+            leaf.set_grad(Some(total));
+        }
+    }
+}
+
+/// The gradients of `outputs` with respect to `inputs`, returned rather than accumulated
+/// (`.grad` is left alone), like `torch.autograd.grad`.
+///
+/// `grad_outputs` gives the gradient of each output (`None`: ones, which needs one-element
+/// outputs). With `create_graph` the returned gradients are themselves differentiable, which is
+/// how second derivatives and Hessian-vector products are taken. An input that the outputs do
+/// not depend on gets a zero gradient.
+///
+/// ```
+/// use ferrograd::{grad, Tensor};
+/// let x = Tensor::<f64>::scalar(2.0).with_grad();
+/// let y = x.powf(3.0); // y = x³
+/// let dy = &grad(&[y], &[x.clone()], None, true)[0]; // 3x² = 12
+/// let d2y = &grad(&[dy.clone()], &[x], None, false)[0]; // 6x = 12
+/// assert_eq!((dy.item(), d2y.item()), (12.0, 12.0));
+/// ```
+///
+/// # Panics
+/// When `grad_outputs` does not match `outputs` in number or shapes, or when it is `None` and
+/// an output has more than one element.
+pub fn grad<T: Element>(
+    outputs: &[Tensor<T>],
+    inputs: &[Tensor<T>],
+    grad_outputs: Option<&[Tensor<T>]>,
+    create_graph: bool,
+) -> Vec<Tensor<T>> {
+    let seeds: Vec<Tensor<T>> = match grad_outputs {
+        Some(gs) => {
+            assert_eq!(gs.len(), outputs.len(), "grad: one gradient per output");
+            for (g, o) in gs.iter().zip(outputs) {
+                assert_eq!(
+                    g.shape(),
+                    o.shape(),
+                    "grad: output gradient shape differs from the output's"
+                );
+            }
+            gs.to_vec()
+        }
+        None => outputs.iter().map(|o| default_seed("grad", o)).collect(),
+    };
+    let wanted: HashSet<usize> = inputs.iter().map(|t| t.id()).collect();
+    let found = run_backward(outputs, seeds, Some(&wanted), create_graph);
+    inputs
+        .iter()
+        .map(|x| match found.get(&x.id()) {
+            Some((_, g)) => g.clone(),
+            None => Tensor::zeros(&x.shape()),
+        })
+        .collect()
+}

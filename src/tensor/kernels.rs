@@ -1,0 +1,291 @@
+//! Elementwise and reduction kernels: serial below a measured size, rayon-parallel above it.
+//!
+//! Every reduction here splits its work into pieces whose boundaries depend only on the shape,
+//! never on the number of threads, and combines the pieces in a fixed order. So a reduction
+//! gives the same bits on every run, whatever the thread count.
+
+use super::elem::Element;
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Arrays with at least this many elements are processed in parallel.
+///
+/// Measured with `cargo bench --bench ops` on the 2-core development machine (see README.md,
+/// "Parallel threshold"): below about this size, rayon's fork-join costs more than it saves.
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 1 << 16;
+
+/// Fixed block size for full reductions, so that the partial sums do not depend on threads.
+const REDUCTION_BLOCK: usize = 1 << 14;
+
+static PARALLEL_THRESHOLD: AtomicUsize = AtomicUsize::new(DEFAULT_PARALLEL_THRESHOLD);
+
+/// The current parallel threshold in elements.
+pub fn parallel_threshold() -> usize {
+    PARALLEL_THRESHOLD.load(Ordering::Relaxed)
+}
+
+/// Sets the parallel threshold (elements); `usize::MAX` makes every kernel serial and `0`
+/// makes every kernel parallel. Used by the benches to compare the two.
+pub fn set_parallel_threshold(elements: usize) {
+    PARALLEL_THRESHOLD.store(elements, Ordering::Relaxed);
+}
+
+#[inline]
+fn parallel(len: usize) -> bool {
+    len >= parallel_threshold() && rayon::current_num_threads() > 1
+}
+
+/// The NumPy broadcast of two shapes; panics naming the op and both shapes when they do not fit.
+pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => panic!("{op}: shapes {a:?} and {b:?} cannot be broadcast together"),
+        };
+    }
+    out
+}
+
+/// `f` applied to every element; the result is in standard (row-major) layout.
+pub fn map<T: Element>(a: &ArrayViewD<T>, f: impl Fn(T) -> T + Sync + Send) -> ArrayD<T> {
+    if parallel(a.len()) {
+        let mut out = ArrayD::<T>::zeros(a.raw_dim());
+        Zip::from(&mut out).and(a).par_for_each(|o, &x| *o = f(x));
+        out
+    } else {
+        a.map(|&x| f(x))
+    }
+}
+
+/// `f` applied to the pairs of `a` and `b` broadcast to `shape`.
+pub fn zip_map<T: Element>(
+    a: &ArrayViewD<T>,
+    b: &ArrayViewD<T>,
+    shape: &[usize],
+    f: impl Fn(T, T) -> T + Sync + Send,
+) -> ArrayD<T> {
+    let dim = IxDyn(shape);
+    if a.shape() == shape && b.shape() == shape && !parallel(a.len()) {
+        // Same shapes, serial: Zip over two inputs and an uninitialised output in one pass.
+        return Zip::from(a).and(b).map_collect(|&x, &y| f(x, y));
+    }
+    let av = a.broadcast(dim.clone()).expect("zip_map: broadcast of a");
+    let bv = b.broadcast(dim.clone()).expect("zip_map: broadcast of b");
+    if parallel(av.len()) {
+        Zip::from(&av).and(&bv).par_map_collect(|&x, &y| f(x, y))
+    } else {
+        Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y))
+    }
+}
+
+/// `f` applied to the triples of three same-shaped arrays.
+pub fn zip3_map<T: Element>(
+    a: &ArrayViewD<T>,
+    b: &ArrayViewD<T>,
+    c: &ArrayViewD<T>,
+    f: impl Fn(T, T, T) -> T + Sync + Send,
+) -> ArrayD<T> {
+    if parallel(a.len()) {
+        Zip::from(a)
+            .and(b)
+            .and(c)
+            .par_map_collect(|&x, &y, &z| f(x, y, z))
+    } else {
+        Zip::from(a)
+            .and(b)
+            .and(c)
+            .map_collect(|&x, &y, &z| f(x, y, z))
+    }
+}
+
+/// In place: `acc += x`, with `x` broadcast to `acc`'s shape.
+pub fn add_assign<T: Element>(mut acc: ArrayViewMutD<T>, x: &ArrayViewD<T>) {
+    let xv = x
+        .broadcast(acc.raw_dim())
+        .unwrap_or_else(|| panic!("add_assign: shape {:?} into {:?}", x.shape(), acc.shape()));
+    if parallel(acc.len()) {
+        Zip::from(&mut acc)
+            .and(&xv)
+            .par_for_each(|a, &b| *a = *a + b);
+    } else {
+        Zip::from(&mut acc).and(&xv).for_each(|a, &b| *a = *a + b);
+    }
+}
+
+/// Which reduction a kernel performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    /// Sum of the elements.
+    Sum,
+    /// Largest element.
+    Max,
+}
+
+impl Reduce {
+    fn identity<T: Element>(self) -> T {
+        match self {
+            Reduce::Sum => T::zero(),
+            Reduce::Max => T::neg_infinity(),
+        }
+    }
+    #[inline]
+    fn combine<T: Element>(self, a: T, b: T) -> T {
+        match self {
+            Reduce::Sum => a + b,
+            // NaN propagates like NumPy's max.
+            Reduce::Max => {
+                if a.is_nan() || a > b {
+                    a
+                } else {
+                    b
+                }
+            }
+        }
+    }
+}
+
+/// Reduces a contiguous slice in fixed blocks combined in order.
+fn reduce_slice<T: Element>(kind: Reduce, xs: &[T]) -> T {
+    let fold = |chunk: &[T]| {
+        // Eight independent accumulators: lets the compiler vectorise the sum, and they are
+        // combined in a fixed order so the result does not depend on anything but the data.
+        let mut acc = [kind.identity::<T>(); 8];
+        let mut it = chunk.chunks_exact(8);
+        for c in &mut it {
+            for k in 0..8 {
+                acc[k] = kind.combine(acc[k], c[k]);
+            }
+        }
+        let mut r = kind.identity::<T>();
+        for &x in it.remainder() {
+            r = kind.combine(r, x);
+        }
+        for a in acc {
+            r = kind.combine(r, a);
+        }
+        r
+    };
+    if xs.len() <= REDUCTION_BLOCK {
+        return fold(xs);
+    }
+    let partials: Vec<T> = if parallel(xs.len()) {
+        xs.par_chunks(REDUCTION_BLOCK).map(fold).collect()
+    } else {
+        xs.chunks(REDUCTION_BLOCK).map(fold).collect()
+    };
+    partials
+        .into_iter()
+        .fold(kind.identity::<T>(), |a, b| kind.combine(a, b))
+}
+
+/// Reduces every element to one value.
+pub fn reduce_all<T: Element>(kind: Reduce, a: &ArrayViewD<T>) -> T {
+    match a.as_slice_memory_order() {
+        Some(s) => reduce_slice(kind, s),
+        None => reduce_slice(kind, a.as_standard_layout().as_slice().unwrap()),
+    }
+}
+
+/// Reduces along one axis, keeping it with length 1.
+pub fn reduce_axis<T: Element>(kind: Reduce, a: &ArrayViewD<T>, axis: usize) -> ArrayD<T> {
+    let shape = a.shape();
+    let n = shape[axis];
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut out_shape = shape.to_vec();
+    out_shape[axis] = 1;
+    let contiguous = a.as_standard_layout();
+    let x = contiguous.as_slice().unwrap();
+    let mut out = vec![kind.identity::<T>(); outer * inner];
+    if inner == 1 {
+        // Reducing the last (contiguous) axis: one slice reduction per output element.
+        let row = |(o, r): (usize, &mut T)| *r = reduce_slice(kind, &x[o * n..(o + 1) * n]);
+        if parallel(x.len()) && outer > 1 {
+            out.par_iter_mut().enumerate().for_each(row);
+        } else {
+            out.iter_mut().enumerate().for_each(row);
+        }
+    } else {
+        // Reducing a middle or leading axis: add whole rows of length `inner`, which is
+        // cache-friendly; every output element still sums its inputs in index order.
+        let block = |o: usize, dst: &mut [T]| {
+            for i in 0..n {
+                let src = &x[(o * n + i) * inner..(o * n + i + 1) * inner];
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = kind.combine(*d, s);
+                }
+            }
+        };
+        if parallel(x.len()) && outer > 1 {
+            out.par_chunks_mut(inner)
+                .enumerate()
+                .for_each(|(o, dst)| block(o, dst));
+        } else if parallel(x.len()) {
+            // One outer block: split the inner dimension into fixed column chunks.
+            const COLS: usize = 1024;
+            out.par_chunks_mut(COLS).enumerate().for_each(|(c, dst)| {
+                let start = c * COLS;
+                for i in 0..n {
+                    let src = &x[i * inner + start..i * inner + start + dst.len()];
+                    for (d, &s) in dst.iter_mut().zip(src) {
+                        *d = kind.combine(*d, s);
+                    }
+                }
+            });
+        } else {
+            for (o, dst) in out.chunks_mut(inner).enumerate() {
+                block(o, dst);
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(&out_shape), out).unwrap()
+}
+
+/// Reduces along several axes (each kept with length 1).
+pub fn reduce_axes<T: Element>(kind: Reduce, a: &ArrayViewD<T>, axes: &[usize]) -> ArrayD<T> {
+    if axes.len() == a.ndim() && !axes.is_empty() {
+        let v = reduce_all(kind, a);
+        return ArrayD::from_elem(IxDyn(&vec![1; a.ndim()]), v);
+    }
+    let mut sorted = axes.to_vec();
+    sorted.sort_unstable();
+    let mut cur: Option<ArrayD<T>> = None;
+    for &ax in sorted.iter().rev() {
+        let next = match &cur {
+            None => reduce_axis(kind, a, ax),
+            Some(c) => reduce_axis(kind, &c.view(), ax),
+        };
+        cur = Some(next);
+    }
+    cur.unwrap_or_else(|| a.to_owned())
+}
+
+/// Sums `a` down to `shape`, the inverse of broadcasting `shape` up to `a`'s shape.
+pub fn sum_to_shape<T: Element>(a: &ArrayViewD<T>, shape: &[usize]) -> ArrayD<T> {
+    let lead = a.ndim() - shape.len();
+    let mut axes: Vec<usize> = (0..lead).collect();
+    for (i, &s) in shape.iter().enumerate() {
+        if s == 1 && a.shape()[lead + i] != 1 {
+            axes.push(lead + i);
+        }
+    }
+    let reduced = reduce_axes(Reduce::Sum, a, &axes);
+    reduced
+        .into_shape_with_order(IxDyn(shape))
+        .expect("sum_to_shape: reshape of the reduced array")
+}

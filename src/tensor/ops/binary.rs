@@ -1,0 +1,224 @@
+//! Elementwise functions of two tensors, broadcast like NumPy, with their derivatives.
+//!
+//! Every rule ends in [`Tensor::sum_to`], the one helper that reduces a broadcast gradient back
+//! to its input's shape (a no-op, without a copy, when no broadcasting happened).
+
+use super::Op;
+use crate::tensor::elem::Element;
+use crate::tensor::{kernels, Tensor};
+use std::ops;
+
+/// Which two-argument function an [`Op::Binary`] applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryKind {
+    /// `a + b`
+    Add,
+    /// `a − b`
+    Sub,
+    /// `a · b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `aᵇ`
+    Pow,
+    /// `max(a, b)`
+    Maximum,
+    /// `min(a, b)`
+    Minimum,
+}
+
+impl BinaryKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            BinaryKind::Add => "add",
+            BinaryKind::Sub => "sub",
+            BinaryKind::Mul => "mul",
+            BinaryKind::Div => "div",
+            BinaryKind::Pow => "pow_tensor",
+            BinaryKind::Maximum => "maximum",
+            BinaryKind::Minimum => "minimum",
+        }
+    }
+}
+
+/// The share of the gradient that goes to `a` in `max(a, b)` (`greater = true`) or `min(a, b)`:
+/// 1 where `a` wins, 0 where `b` wins, ½ on a tie — a tie splits the gradient evenly, so
+/// `max(x, x)` has derivative 1 like `x` itself.
+fn winner_share<T: Element>(a: T, b: T, greater: bool) -> T {
+    if a == b {
+        T::of(0.5)
+    } else if (a > b) == greater {
+        T::one()
+    } else {
+        T::zero()
+    }
+}
+
+pub(super) fn backward<T: Element>(
+    kind: BinaryKind,
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    out: &Tensor<T>,
+    g: &Tensor<T>,
+    give: &mut dyn FnMut(&Tensor<T>, &dyn Fn() -> Tensor<T>),
+) {
+    let (sa, sb) = (a.shape(), b.shape());
+    match kind {
+        BinaryKind::Add => {
+            give(a, &|| g.sum_to(&sa)); // ∂(a+b)/∂a = 1
+            give(b, &|| g.sum_to(&sb)); // ∂(a+b)/∂b = 1
+        }
+        BinaryKind::Sub => {
+            give(a, &|| g.sum_to(&sa)); // ∂(a−b)/∂a = 1
+            give(b, &|| g.neg().sum_to(&sb)); // ∂(a−b)/∂b = −1
+        }
+        BinaryKind::Mul => {
+            give(a, &|| (g * b).sum_to(&sa)); // ∂(ab)/∂a = b
+            give(b, &|| (g * a).sum_to(&sb)); // ∂(ab)/∂b = a
+        }
+        BinaryKind::Div => {
+            give(a, &|| (g / b).sum_to(&sa)); // ∂(a/b)/∂a = 1/b
+            give(b, &|| (g * out / b).neg().sum_to(&sb)); // ∂(a/b)/∂b = −a/b² = −out/b
+        }
+        BinaryKind::Pow => {
+            // ∂aᵇ/∂a = b·aᵇ⁻¹
+            give(a, &|| {
+                (g * &(b * &a.pow(&b.add_scalar(-T::one())))).sum_to(&sa)
+            });
+            // ∂aᵇ/∂b = aᵇ·ln a
+            give(b, &|| (g * &(out * &a.log())).sum_to(&sb));
+        }
+        BinaryKind::Maximum | BinaryKind::Minimum => {
+            let greater = kind == BinaryKind::Maximum;
+            let shape = out.shape();
+            let share = kernels::zip_map(&a.value().view(), &b.value().view(), &shape, |x, y| {
+                winner_share(x, y, greater)
+            })
+            .into_shared();
+            give(a, &|| g.mul_const(share.clone()).sum_to(&sa));
+            give(b, &|| {
+                g.mul_const(share.mapv(|s| T::one() - s).into_shared())
+                    .sum_to(&sb)
+            });
+        }
+    }
+}
+
+impl<T: Element> Tensor<T> {
+    pub(crate) fn binary(&self, other: &Tensor<T>, kind: BinaryKind) -> Tensor<T> {
+        let value = {
+            let (a, b) = (self.value(), other.value());
+            let shape = kernels::broadcast_shapes(kind.name(), a.shape(), b.shape());
+            let (a, b) = (a.view(), b.view());
+            match kind {
+                BinaryKind::Add => kernels::zip_map(&a, &b, &shape, |x, y| x + y),
+                BinaryKind::Sub => kernels::zip_map(&a, &b, &shape, |x, y| x - y),
+                BinaryKind::Mul => kernels::zip_map(&a, &b, &shape, |x, y| x * y),
+                BinaryKind::Div => kernels::zip_map(&a, &b, &shape, |x, y| x / y),
+                BinaryKind::Pow => kernels::zip_map(&a, &b, &shape, |x, y| x.powf(y)),
+                BinaryKind::Maximum => kernels::zip_map(&a, &b, &shape, |x, y| x.max(y)),
+                BinaryKind::Minimum => kernels::zip_map(&a, &b, &shape, |x, y| x.min(y)),
+            }
+        };
+        Tensor::from_op(
+            value,
+            Op::Binary {
+                a: self.clone(),
+                b: other.clone(),
+                kind,
+            },
+        )
+    }
+
+    /// `self + other`, broadcast.
+    pub fn add(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.binary(other, BinaryKind::Add)
+    }
+    /// `self − other`, broadcast.
+    pub fn sub(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.binary(other, BinaryKind::Sub)
+    }
+    /// `self · other` elementwise, broadcast.
+    pub fn mul(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.binary(other, BinaryKind::Mul)
+    }
+    /// `self / other` elementwise, broadcast.
+    pub fn div(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.binary(other, BinaryKind::Div)
+    }
+    /// `selfᵒᵗʰᵉʳ` elementwise, broadcast. The gradient with respect to the exponent needs
+    /// `self > 0` (it contains `ln self`).
+    pub fn pow(&self, exponent: &Tensor<T>) -> Tensor<T> {
+        self.binary(exponent, BinaryKind::Pow)
+    }
+    /// Elementwise maximum, broadcast; a tie splits the gradient evenly between the two.
+    pub fn maximum(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.binary(other, BinaryKind::Maximum)
+    }
+    /// Elementwise minimum, broadcast; a tie splits the gradient evenly between the two.
+    pub fn minimum(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.binary(other, BinaryKind::Minimum)
+    }
+}
+
+macro_rules! operator {
+    ($trait:ident, $method:ident, $kind:ident) => {
+        impl<T: Element> ops::$trait<&Tensor<T>> for &Tensor<T> {
+            type Output = Tensor<T>;
+            fn $method(self, rhs: &Tensor<T>) -> Tensor<T> {
+                self.binary(rhs, BinaryKind::$kind)
+            }
+        }
+        impl<T: Element> ops::$trait<Tensor<T>> for Tensor<T> {
+            type Output = Tensor<T>;
+            fn $method(self, rhs: Tensor<T>) -> Tensor<T> {
+                self.binary(&rhs, BinaryKind::$kind)
+            }
+        }
+        impl<T: Element> ops::$trait<&Tensor<T>> for Tensor<T> {
+            type Output = Tensor<T>;
+            fn $method(self, rhs: &Tensor<T>) -> Tensor<T> {
+                self.binary(rhs, BinaryKind::$kind)
+            }
+        }
+        impl<T: Element> ops::$trait<Tensor<T>> for &Tensor<T> {
+            type Output = Tensor<T>;
+            fn $method(self, rhs: Tensor<T>) -> Tensor<T> {
+                self.binary(&rhs, BinaryKind::$kind)
+            }
+        }
+    };
+}
+
+operator!(Add, add, Add);
+operator!(Sub, sub, Sub);
+operator!(Mul, mul, Mul);
+operator!(Div, div, Div);
+
+impl<T: Element> ops::Neg for &Tensor<T> {
+    type Output = Tensor<T>;
+    fn neg(self) -> Tensor<T> {
+        Tensor::neg(self)
+    }
+}
+
+impl<T: Element> ops::Neg for Tensor<T> {
+    type Output = Tensor<T>;
+    fn neg(self) -> Tensor<T> {
+        Tensor::neg(&self)
+    }
+}
+
+impl<T: Element> ops::Mul<T> for &Tensor<T> {
+    type Output = Tensor<T>;
+    fn mul(self, c: T) -> Tensor<T> {
+        self.mul_scalar(c)
+    }
+}
+
+impl<T: Element> ops::Add<T> for &Tensor<T> {
+    type Output = Tensor<T>;
+    fn add(self, c: T) -> Tensor<T> {
+        self.add_scalar(c)
+    }
+}

@@ -1,0 +1,265 @@
+//! Elementwise functions of one tensor, with their derivatives.
+
+use super::Op;
+use crate::tensor::elem::Element;
+use crate::tensor::{kernels, Tensor, Value};
+
+/// Which elementwise function an [`Op::Unary`] applies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryKind<T> {
+    /// `-x`
+    Neg,
+    /// `eˣ`
+    Exp,
+    /// `ln x`
+    Log,
+    /// `sin x`
+    Sin,
+    /// `cos x`
+    Cos,
+    /// `tanh x`
+    Tanh,
+    /// `max(x, 0)`
+    Relu,
+    /// `1 / (1 + e⁻ˣ)`
+    Sigmoid,
+    /// `√x`
+    Sqrt,
+    /// `|x|`
+    Abs,
+    /// `xᵖ` for a constant `p`
+    PowScalar(T),
+    /// `x + c`
+    AddScalar(T),
+    /// `c · x`
+    MulScalar(T),
+    /// `min(max(x, lo), hi)`
+    Clamp(T, T),
+}
+
+impl<T: Element> UnaryKind<T> {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            UnaryKind::Neg => "neg",
+            UnaryKind::Exp => "exp",
+            UnaryKind::Log => "log",
+            UnaryKind::Sin => "sin",
+            UnaryKind::Cos => "cos",
+            UnaryKind::Tanh => "tanh",
+            UnaryKind::Relu => "relu",
+            UnaryKind::Sigmoid => "sigmoid",
+            UnaryKind::Sqrt => "sqrt",
+            UnaryKind::Abs => "abs",
+            UnaryKind::PowScalar(_) => "pow",
+            UnaryKind::AddScalar(_) => "add_scalar",
+            UnaryKind::MulScalar(_) => "mul_scalar",
+            UnaryKind::Clamp(..) => "clamp",
+        }
+    }
+
+    #[inline]
+    fn apply(self, x: T) -> T {
+        match self {
+            UnaryKind::Neg => -x,
+            UnaryKind::Exp => x.exp(),
+            UnaryKind::Log => x.ln(),
+            UnaryKind::Sin => x.sin(),
+            UnaryKind::Cos => x.cos(),
+            UnaryKind::Tanh => x.tanh(),
+            UnaryKind::Relu => {
+                if x > T::zero() {
+                    x
+                } else {
+                    T::zero()
+                }
+            }
+            UnaryKind::Sigmoid => sigmoid(x),
+            UnaryKind::Sqrt => x.sqrt(),
+            UnaryKind::Abs => x.abs(),
+            UnaryKind::PowScalar(p) => x.powf(p),
+            UnaryKind::AddScalar(c) => x + c,
+            UnaryKind::MulScalar(c) => x * c,
+            UnaryKind::Clamp(lo, hi) => x.max(lo).min(hi),
+        }
+    }
+}
+
+/// The logistic function, computed without overflow for large |x|.
+#[inline]
+fn sigmoid<T: Element>(x: T) -> T {
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
+    }
+}
+
+/// ∂L/∂x of `out = kind(x)` given `g = ∂L/∂out`, in differentiable tensor ops.
+pub(super) fn unary_backward<T: Element>(
+    kind: &UnaryKind<T>,
+    x: &Tensor<T>,
+    out: &Tensor<T>,
+    g: &Tensor<T>,
+) -> Tensor<T> {
+    let one = T::one();
+    match *kind {
+        UnaryKind::Neg => g.neg(),                                // d(−x) = −1
+        UnaryKind::Exp => g * out,                                // d eˣ = eˣ
+        UnaryKind::Log => g / x,                                  // d ln x = 1/x
+        UnaryKind::Sin => g * &x.cos(),                           // d sin x = cos x
+        UnaryKind::Cos => (g * &x.sin()).neg(),                   // d cos x = −sin x
+        UnaryKind::Tanh => g * &(out * out).rsub_scalar(one),     // d tanh x = 1 − tanh²x
+        UnaryKind::Sigmoid => g * &(out * &out.rsub_scalar(one)), // dσ = σ(1 − σ)
+        UnaryKind::Relu => g.relu_grad(x),                        // d relu x = [x > 0]
+        UnaryKind::Sqrt => g / &out.mul_scalar(T::of(2.0)),       // d √x = 1/(2√x)
+        UnaryKind::Abs => g.mul_const(sign(&x.value())),          // d |x| = sign x (0 at 0)
+        UnaryKind::PowScalar(p) => g * &x.powf(p - one).mul_scalar(p), // d xᵖ = p xᵖ⁻¹
+        UnaryKind::AddScalar(_) => g.clone(),                     // d(x + c) = 1
+        UnaryKind::MulScalar(c) => g.mul_scalar(c),               // d(cx) = c
+        UnaryKind::Clamp(lo, hi) => {
+            // d clamp = [lo ≤ x ≤ hi]; at a bound we pass the gradient, as PyTorch does.
+            let mask = x
+                .value()
+                .mapv(|v| if v >= lo && v <= hi { one } else { T::zero() });
+            g.mul_const(mask.into_shared())
+        }
+    }
+}
+
+fn sign<T: Element>(v: &Value<T>) -> Value<T> {
+    v.mapv(|x| {
+        if x > T::zero() {
+            T::one()
+        } else if x < T::zero() {
+            -T::one()
+        } else {
+            T::zero()
+        }
+    })
+    .into_shared()
+}
+
+impl<T: Element> Tensor<T> {
+    pub(crate) fn unary(&self, kind: UnaryKind<T>) -> Tensor<T> {
+        let value = kernels::map(&self.value().view(), move |x| kind.apply(x));
+        Tensor::from_op(
+            value,
+            Op::Unary {
+                x: self.clone(),
+                kind,
+            },
+        )
+    }
+
+    /// `−x`
+    pub fn neg(&self) -> Tensor<T> {
+        self.unary(UnaryKind::Neg)
+    }
+    /// `eˣ`, elementwise.
+    pub fn exp(&self) -> Tensor<T> {
+        self.unary(UnaryKind::Exp)
+    }
+    /// Natural logarithm, elementwise.
+    pub fn log(&self) -> Tensor<T> {
+        self.unary(UnaryKind::Log)
+    }
+    /// Sine, elementwise.
+    pub fn sin(&self) -> Tensor<T> {
+        self.unary(UnaryKind::Sin)
+    }
+    /// Cosine, elementwise.
+    pub fn cos(&self) -> Tensor<T> {
+        self.unary(UnaryKind::Cos)
+    }
+    /// Hyperbolic tangent, elementwise.
+    pub fn tanh(&self) -> Tensor<T> {
+        self.unary(UnaryKind::Tanh)
+    }
+    /// `max(x, 0)`, elementwise. Its derivative at 0 is taken as 0.
+    pub fn relu(&self) -> Tensor<T> {
+        self.unary(UnaryKind::Relu)
+    }
+    /// The logistic sigmoid `1 / (1 + e⁻ˣ)`, elementwise and overflow-free.
+    pub fn sigmoid(&self) -> Tensor<T> {
+        self.unary(UnaryKind::Sigmoid)
+    }
+    /// Square root, elementwise.
+    pub fn sqrt(&self) -> Tensor<T> {
+        self.unary(UnaryKind::Sqrt)
+    }
+    /// Absolute value, elementwise; its derivative at 0 is taken as 0.
+    pub fn abs(&self) -> Tensor<T> {
+        self.unary(UnaryKind::Abs)
+    }
+    /// `xᵖ` for a constant exponent, elementwise (see [`Tensor::pow`] for a tensor exponent).
+    pub fn powf(&self, p: T) -> Tensor<T> {
+        self.unary(UnaryKind::PowScalar(p))
+    }
+    /// `x²`, elementwise.
+    pub fn square(&self) -> Tensor<T> {
+        self * self
+    }
+    /// `x + c`
+    pub fn add_scalar(&self, c: T) -> Tensor<T> {
+        self.unary(UnaryKind::AddScalar(c))
+    }
+    /// `c · x`
+    pub fn mul_scalar(&self, c: T) -> Tensor<T> {
+        self.unary(UnaryKind::MulScalar(c))
+    }
+    /// `c − x`
+    pub fn rsub_scalar(&self, c: T) -> Tensor<T> {
+        self.neg().add_scalar(c)
+    }
+    /// `min(max(x, lo), hi)`, elementwise. Gradient 1 on `[lo, hi]` (bounds included), else 0.
+    ///
+    /// # Panics
+    /// When `lo > hi`.
+    pub fn clamp(&self, lo: T, hi: T) -> Tensor<T> {
+        assert!(lo <= hi, "clamp: lower bound {lo} above upper bound {hi}");
+        self.unary(UnaryKind::Clamp(lo, hi))
+    }
+
+    /// `self` where `x > 0`, else 0 (ReLU's backward, fused and itself differentiable).
+    pub(crate) fn relu_grad(&self, x: &Tensor<T>) -> Tensor<T> {
+        assert_eq!(
+            self.shape(),
+            x.shape(),
+            "relu_grad: gradient and input shapes differ"
+        );
+        let value = kernels::zip_map(
+            &self.value().view(),
+            &x.value().view(),
+            x.value().shape(),
+            |g, x| if x > T::zero() { g } else { T::zero() },
+        );
+        Tensor::from_op(
+            value,
+            Op::ReluGrad {
+                grad: self.clone(),
+                x: x.clone(),
+            },
+        )
+    }
+
+    /// `x · factor` where `factor` is a constant broadcast to `x`'s shape.
+    pub(crate) fn mul_const(&self, factor: Value<T>) -> Tensor<T> {
+        let shape = self.shape();
+        let value = kernels::zip_map(&self.value().view(), &factor.view(), &shape, |x, f| x * f);
+        assert_eq!(
+            value.shape(),
+            &shape[..],
+            "mul_const: factor of shape {:?} does not broadcast to {:?}",
+            factor.shape(),
+            shape
+        );
+        Tensor::from_op(
+            value,
+            Op::MulConst {
+                x: self.clone(),
+                factor,
+            },
+        )
+    }
+}

@@ -1,0 +1,101 @@
+//! Softmax, log-softmax, log-sum-exp (composed from primitives, so their derivatives of every
+//! order come for free) and the fused cross-entropy (one pass forward, a closed-form backward).
+
+use super::Op;
+use crate::tensor::elem::Element;
+use crate::tensor::Tensor;
+use ndarray::{Axis, Ix2};
+use std::rc::Rc;
+
+/// ∂ mean CE / ∂ logits = (softmax(logits) − one_hot(labels)) · g / N.
+///
+/// Written with differentiable ops (softmax is composed), so the second derivative, the
+/// softmax Jacobian diag(p) − ppᵀ per row divided by N, comes out of double backward exactly.
+pub(super) fn cross_entropy_backward<T: Element>(
+    logits: &Tensor<T>,
+    labels: &[usize],
+    g: &Tensor<T>,
+) -> Tensor<T> {
+    let shape = logits.shape();
+    let n = shape[0];
+    let probs = logits.softmax(1);
+    let mut one_hot = ndarray::Array2::<T>::zeros((n, shape[1]));
+    for (i, &l) in labels.iter().enumerate() {
+        one_hot[[i, l]] = T::one();
+    }
+    let scale = g.mul_scalar(T::one() / T::of(n as f64));
+    (probs - Tensor::from_array(one_hot)) * scale
+}
+
+impl<T: Element> Tensor<T> {
+    /// `log Σ exp(x)` over `axis`, computed stably by shifting by the (constant) maximum.
+    pub fn logsumexp(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        // The shift m is detached: log Σ e^(x−m) + m does not depend on m, so treating it as a
+        // constant leaves every derivative exact.
+        let m = self.max_axes(&[axis], true).detach();
+        let lse = (self - &m).exp().sum_axes(&[axis], true).log() + m;
+        if keepdim {
+            lse
+        } else {
+            let mut shape = self.shape();
+            shape.remove(axis);
+            lse.reshape(&shape)
+        }
+    }
+
+    /// `exp(x) / Σ exp(x)` over `axis`, stable for large inputs.
+    pub fn softmax(&self, axis: usize) -> Tensor<T> {
+        let m = self.max_axes(&[axis], true).detach();
+        let e = (self - &m).exp();
+        let s = e.sum_axes(&[axis], true);
+        e / s
+    }
+
+    /// `x − logsumexp(x)` over `axis`: the log of the softmax without its underflow.
+    pub fn log_softmax(&self, axis: usize) -> Tensor<T> {
+        self - &self.logsumexp(axis, true)
+    }
+
+    /// Mean cross-entropy of `logits` (N × C) against integer class `labels` (N values in
+    /// `0..C`): `(1/N) Σᵢ (logsumexp(logitsᵢ) − logitsᵢ[labelᵢ])`, computed in one stable pass.
+    ///
+    /// # Panics
+    /// When `logits` is not 2-D, the label count is not N, or a label is not below C.
+    pub fn cross_entropy(&self, labels: &[usize]) -> Tensor<T> {
+        let value = {
+            let v = self.value();
+            let x = v.view().into_dimensionality::<Ix2>().unwrap_or_else(|_| {
+                panic!(
+                    "cross_entropy: logits must be 2-D, got shape {:?}",
+                    v.shape()
+                )
+            });
+            let (n, c) = x.dim();
+            assert_eq!(
+                labels.len(),
+                n,
+                "cross_entropy: {} labels for logits of shape {:?}",
+                labels.len(),
+                v.shape()
+            );
+            let mut total = 0.0f64;
+            for (row, &label) in x.axis_iter(Axis(0)).zip(labels) {
+                assert!(
+                    label < c,
+                    "cross_entropy: label {label} out of range for {c} classes"
+                );
+                let m = row.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+                let s: T = row.iter().map(|&z| (z - m).exp()).sum();
+                total += (m + s.ln() - row[label]).to_f64_lossless();
+            }
+            ndarray::arr0(T::of(total / n as f64)).into_dyn()
+        };
+        Tensor::from_op(
+            value,
+            Op::CrossEntropy {
+                logits: self.clone(),
+                labels: Rc::from(labels),
+            },
+        )
+    }
+}
