@@ -9,11 +9,27 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Arrays with at least this many elements are processed in parallel.
+/// Arrays with at least this many elements are processed in parallel by the cheap,
+/// memory-bound kernels (add, mul, relu, sums).
 ///
-/// Measured with `cargo bench --bench ops` on the 2-core development machine (see README.md,
-/// "Parallel threshold"): below about this size, rayon's fork-join costs more than it saves.
-pub const DEFAULT_PARALLEL_THRESHOLD: usize = 1 << 16;
+/// Measured with `cargo bench --bench ops` on the 2-core development machine (README.md,
+/// "Parallel threshold"): a rayon fork-join costs about 20 µs there, and a memory-bound kernel
+/// only gains from a second core from about 2¹⁸ elements on.
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 1 << 18;
+
+/// How much work a kernel does per element, which decides where parallelism starts to pay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cost {
+    /// A few instructions per element (add, mul, relu): memory-bound.
+    Cheap,
+    /// A transcendental function per element (exp, tanh, log, sin): ~10 ns each, so
+    /// parallel from [`EXPENSIVE_DIVISOR`] times fewer elements.
+    Expensive,
+}
+
+/// Transcendental kernels go parallel at `threshold / EXPENSIVE_DIVISOR` elements (2¹³ by
+/// default: tanh on 128×128 takes 181 µs serial and 81 µs on two threads).
+pub const EXPENSIVE_DIVISOR: usize = 32;
 
 /// Fixed block size for full reductions, so that the partial sums do not depend on threads.
 const REDUCTION_BLOCK: usize = 1 << 14;
@@ -34,6 +50,15 @@ pub fn set_parallel_threshold(elements: usize) {
 #[inline]
 fn parallel(len: usize) -> bool {
     len >= parallel_threshold() && rayon::current_num_threads() > 1
+}
+
+#[inline]
+fn parallel_for(cost: Cost, len: usize) -> bool {
+    let threshold = match cost {
+        Cost::Cheap => parallel_threshold(),
+        Cost::Expensive => parallel_threshold() / EXPENSIVE_DIVISOR,
+    };
+    len >= threshold && rayon::current_num_threads() > 1
 }
 
 /// The NumPy broadcast of two shapes; panics naming the op and both shapes when they do not fit.
@@ -62,8 +87,12 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
 }
 
 /// `f` applied to every element; the result is in standard (row-major) layout.
-pub fn map<T: Element>(a: &ArrayViewD<T>, f: impl Fn(T) -> T + Sync + Send) -> ArrayD<T> {
-    if parallel(a.len()) {
+pub fn map<T: Element>(
+    a: &ArrayViewD<T>,
+    cost: Cost,
+    f: impl Fn(T) -> T + Sync + Send,
+) -> ArrayD<T> {
+    if parallel_for(cost, a.len()) {
         let mut out = ArrayD::<T>::zeros(a.raw_dim());
         Zip::from(&mut out).and(a).par_for_each(|o, &x| *o = f(x));
         out
@@ -77,16 +106,18 @@ pub fn zip_map<T: Element>(
     a: &ArrayViewD<T>,
     b: &ArrayViewD<T>,
     shape: &[usize],
+    cost: Cost,
     f: impl Fn(T, T) -> T + Sync + Send,
 ) -> ArrayD<T> {
     let dim = IxDyn(shape);
-    if a.shape() == shape && b.shape() == shape && !parallel(a.len()) {
+    let par = parallel_for(cost, shape.iter().product());
+    if a.shape() == shape && b.shape() == shape && !par {
         // Same shapes, serial: Zip over two inputs and an uninitialised output in one pass.
         return Zip::from(a).and(b).map_collect(|&x, &y| f(x, y));
     }
     let av = a.broadcast(dim.clone()).expect("zip_map: broadcast of a");
     let bv = b.broadcast(dim.clone()).expect("zip_map: broadcast of b");
-    if parallel(av.len()) {
+    if par {
         Zip::from(&av).and(&bv).par_map_collect(|&x, &y| f(x, y))
     } else {
         Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y))
@@ -98,9 +129,10 @@ pub fn zip3_map<T: Element>(
     a: &ArrayViewD<T>,
     b: &ArrayViewD<T>,
     c: &ArrayViewD<T>,
+    cost: Cost,
     f: impl Fn(T, T, T) -> T + Sync + Send,
 ) -> ArrayD<T> {
-    if parallel(a.len()) {
+    if parallel_for(cost, a.len()) {
         Zip::from(a)
             .and(b)
             .and(c)
@@ -236,17 +268,26 @@ pub fn reduce_axis<T: Element>(kind: Reduce, a: &ArrayViewD<T>, axis: usize) -> 
                 .enumerate()
                 .for_each(|(o, dst)| block(o, dst));
         } else if parallel(x.len()) {
-            // One outer block: split the inner dimension into fixed column chunks.
-            const COLS: usize = 1024;
-            out.par_chunks_mut(COLS).enumerate().for_each(|(c, dst)| {
-                let start = c * COLS;
-                for i in 0..n {
-                    let src = &x[i * inner + start..i * inner + start + dst.len()];
-                    for (d, &s) in dst.iter_mut().zip(src) {
-                        *d = kind.combine(*d, s);
+            // One outer block (e.g. a bias gradient): partial sums over fixed blocks of rows,
+            // combined in block order, so the bits do not depend on the thread count.
+            let rows_per_block = (REDUCTION_BLOCK / inner).max(1);
+            let partials: Vec<Vec<T>> = x
+                .par_chunks(rows_per_block * inner)
+                .map(|rows| {
+                    let mut acc = vec![kind.identity::<T>(); inner];
+                    for src in rows.chunks(inner) {
+                        for (d, &s) in acc.iter_mut().zip(src) {
+                            *d = kind.combine(*d, s);
+                        }
                     }
+                    acc
+                })
+                .collect();
+            for p in partials {
+                for (d, s) in out.iter_mut().zip(p) {
+                    *d = kind.combine(*d, s);
                 }
-            });
+            }
         } else {
             for (o, dst) in out.chunks_mut(inner).enumerate() {
                 block(o, dst);

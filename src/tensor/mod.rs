@@ -201,8 +201,10 @@ impl<T: Element> Tensor<T> {
         self.0.value.borrow()
     }
 
-    /// Mutates the value in place (copying first if the buffer is shared, so that values saved
-    /// for a backward pass are never changed under it). Used by optimisers.
+    /// Mutates the value in place; used by optimisers. If another tensor shares the buffer (a
+    /// transpose or reshape of this one), the buffer is copied first, so that tensor keeps the
+    /// old value. A graph refers to its input tensors, not to copies of their values: update
+    /// parameters after `backward`, as every training loop does.
     pub fn update(&self, f: impl FnOnce(ArrayViewMutD<'_, T>)) {
         let mut v = self.0.value.borrow_mut();
         f(v.view_mut());

@@ -5,7 +5,8 @@
 
 use super::Op;
 use crate::tensor::elem::Element;
-use crate::tensor::{kernels, Tensor};
+use crate::tensor::kernels::{self, Cost::{Cheap, Expensive}};
+use crate::tensor::Tensor;
 use std::ops;
 
 /// Which two-argument function an [`Op::Binary`] applies.
@@ -91,7 +92,7 @@ pub(super) fn backward<T: Element>(
         BinaryKind::Maximum | BinaryKind::Minimum => {
             let greater = kind == BinaryKind::Maximum;
             let shape = out.shape();
-            let share = kernels::zip_map(&a.value().view(), &b.value().view(), &shape, |x, y| {
+            let share = kernels::zip_map(&a.value().view(), &b.value().view(), &shape, Cheap, |x, y| {
                 winner_share(x, y, greater)
             })
             .into_shared();
@@ -111,13 +112,13 @@ impl<T: Element> Tensor<T> {
             let shape = kernels::broadcast_shapes(kind.name(), a.shape(), b.shape());
             let (a, b) = (a.view(), b.view());
             match kind {
-                BinaryKind::Add => kernels::zip_map(&a, &b, &shape, |x, y| x + y),
-                BinaryKind::Sub => kernels::zip_map(&a, &b, &shape, |x, y| x - y),
-                BinaryKind::Mul => kernels::zip_map(&a, &b, &shape, |x, y| x * y),
-                BinaryKind::Div => kernels::zip_map(&a, &b, &shape, |x, y| x / y),
-                BinaryKind::Pow => kernels::zip_map(&a, &b, &shape, |x, y| x.powf(y)),
-                BinaryKind::Maximum => kernels::zip_map(&a, &b, &shape, |x, y| x.max(y)),
-                BinaryKind::Minimum => kernels::zip_map(&a, &b, &shape, |x, y| x.min(y)),
+                BinaryKind::Add => kernels::zip_map(&a, &b, &shape, Cheap, |x, y| x + y),
+                BinaryKind::Sub => kernels::zip_map(&a, &b, &shape, Cheap, |x, y| x - y),
+                BinaryKind::Mul => kernels::zip_map(&a, &b, &shape, Cheap, |x, y| x * y),
+                BinaryKind::Div => kernels::zip_map(&a, &b, &shape, Cheap, |x, y| x / y),
+                BinaryKind::Pow => kernels::zip_map(&a, &b, &shape, Expensive, |x, y| x.powf(y)),
+                BinaryKind::Maximum => kernels::zip_map(&a, &b, &shape, Cheap, |x, y| x.max(y)),
+                BinaryKind::Minimum => kernels::zip_map(&a, &b, &shape, Cheap, |x, y| x.min(y)),
             }
         };
         Tensor::from_op(

@@ -56,31 +56,28 @@ impl<T: Element> UnaryKind<T> {
             UnaryKind::Clamp(..) => "clamp",
         }
     }
+}
 
-    #[inline]
-    fn apply(self, x: T) -> T {
-        match self {
-            UnaryKind::Neg => -x,
-            UnaryKind::Exp => x.exp(),
-            UnaryKind::Log => x.ln(),
-            UnaryKind::Sin => x.sin(),
-            UnaryKind::Cos => x.cos(),
-            UnaryKind::Tanh => x.tanh(),
-            UnaryKind::Relu => {
-                if x > T::zero() {
-                    x
-                } else {
-                    T::zero()
-                }
-            }
-            UnaryKind::Sigmoid => sigmoid(x),
-            UnaryKind::Sqrt => x.sqrt(),
-            UnaryKind::Abs => x.abs(),
-            UnaryKind::PowScalar(p) => x.powf(p),
-            UnaryKind::AddScalar(c) => x + c,
-            UnaryKind::MulScalar(c) => x * c,
-            UnaryKind::Clamp(lo, hi) => x.max(lo).min(hi),
-        }
+/// `kind` applied elementwise: one monomorphised loop per function (a `match` inside the
+/// loop would stop the compiler from vectorising it).
+fn forward<T: Element>(kind: UnaryKind<T>, a: &ndarray::ArrayViewD<T>) -> ndarray::ArrayD<T> {
+    use kernels::Cost::{Cheap, Expensive};
+    let zero = T::zero();
+    match kind {
+        UnaryKind::Neg => kernels::map(a, Cheap, |x| -x),
+        UnaryKind::Exp => kernels::map(a, Expensive, |x| x.exp()),
+        UnaryKind::Log => kernels::map(a, Expensive, |x| x.ln()),
+        UnaryKind::Sin => kernels::map(a, Expensive, |x| x.sin()),
+        UnaryKind::Cos => kernels::map(a, Expensive, |x| x.cos()),
+        UnaryKind::Tanh => kernels::map(a, Expensive, |x| x.tanh()),
+        UnaryKind::Relu => kernels::map(a, Cheap, |x| if x > zero { x } else { zero }),
+        UnaryKind::Sigmoid => kernels::map(a, Expensive, sigmoid),
+        UnaryKind::Sqrt => kernels::map(a, Cheap, |x| x.sqrt()),
+        UnaryKind::Abs => kernels::map(a, Cheap, |x| x.abs()),
+        UnaryKind::PowScalar(p) => kernels::map(a, Expensive, |x| x.powf(p)),
+        UnaryKind::AddScalar(c) => kernels::map(a, Cheap, |x| x + c),
+        UnaryKind::MulScalar(c) => kernels::map(a, Cheap, |x| x * c),
+        UnaryKind::Clamp(lo, hi) => kernels::map(a, Cheap, |x| x.max(lo).min(hi)),
     }
 }
 
@@ -142,7 +139,7 @@ fn sign<T: Element>(v: &Value<T>) -> Value<T> {
 
 impl<T: Element> Tensor<T> {
     pub(crate) fn unary(&self, kind: UnaryKind<T>) -> Tensor<T> {
-        let value = kernels::map(&self.value().view(), move |x| kind.apply(x));
+        let value = forward(kind, &self.value().view());
         Tensor::from_op(
             value,
             Op::Unary {
@@ -232,6 +229,7 @@ impl<T: Element> Tensor<T> {
             &self.value().view(),
             &x.value().view(),
             x.value().shape(),
+            kernels::Cost::Cheap,
             |g, x| if x > T::zero() { g } else { T::zero() },
         );
         Tensor::from_op(
@@ -246,7 +244,13 @@ impl<T: Element> Tensor<T> {
     /// `x · factor` where `factor` is a constant broadcast to `x`'s shape.
     pub(crate) fn mul_const(&self, factor: Value<T>) -> Tensor<T> {
         let shape = self.shape();
-        let value = kernels::zip_map(&self.value().view(), &factor.view(), &shape, |x, f| x * f);
+        let value = kernels::zip_map(
+            &self.value().view(),
+            &factor.view(),
+            &shape,
+            kernels::Cost::Cheap,
+            |x, f| x * f,
+        );
         assert_eq!(
             value.shape(),
             &shape[..],

@@ -1,0 +1,285 @@
+//! Known answers for the engine, beside the central-difference checks of `tests/gradcheck.rs`.
+
+use ferrograd::{grad, hessian, hvp, no_grad, Tensor};
+use ndarray::{array, Array2};
+
+fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol)
+}
+
+#[test]
+fn gradient_of_sum_of_squares_is_two_x() {
+    let x = Tensor::<f64>::from_vec(vec![-1.5, 0.0, 2.0, 3.25], &[2, 2]).with_grad();
+    x.square().sum().backward();
+    assert_eq!(x.grad().unwrap().to_vec(), vec![-3.0, 0.0, 4.0, 6.5]);
+}
+
+#[test]
+fn hessian_of_quadratic_form_is_a_plus_a_transpose() {
+    let a = array![[1.0, 2.0, -1.0], [0.5, -3.0, 4.0], [2.0, 0.0, 1.5]];
+    let at = Tensor::<f64>::from_array(a.clone());
+    let x = Tensor::<f64>::from_vec(vec![0.3, -0.7, 1.1], &[3]).with_grad();
+    // Column j of H is H·e_j, each from one Hessian-vector product.
+    let mut h = Array2::<f64>::zeros((3, 3));
+    for j in 0..3 {
+        let mut e = vec![0.0; 3];
+        e[j] = 1.0;
+        let f = |p: &[Tensor<f64>]| p[0].matmul(&at.matmul(&p[0]));
+        let col = hvp(f, &[x.clone()], &[Tensor::from_vec(e, &[3])]);
+        for (i, v) in col[0].to_vec().into_iter().enumerate() {
+            h[[i, j]] = v;
+        }
+    }
+    let expected = &a + &a.t();
+    assert!(h.iter().zip(expected.iter()).all(|(x, y)| (x - y).abs() < 1e-12));
+    // The functional `hessian` assembles the same matrix.
+    let full = hessian(|x| x.matmul(&at.matmul(x)), &x);
+    assert!(full.iter().zip(expected.iter()).all(|(x, y)| (x - y).abs() < 1e-12));
+}
+
+#[test]
+fn gradient_of_mean_cross_entropy_is_softmax_minus_one_hot_over_n() {
+    let logits = array![[2.0, -1.0, 0.5], [0.1, 0.2, 0.3], [-3.0, 5.0, 1.0], [1.0, 1.0, 1.0]];
+    let labels = [0usize, 2, 1, 1];
+    let x = Tensor::<f64>::from_array(logits.clone()).with_grad();
+    let loss = x.cross_entropy(&labels);
+    loss.backward();
+    let n = labels.len() as f64;
+    let mut expected = Vec::new();
+    let mut expected_loss = 0.0;
+    for (i, row) in logits.rows().into_iter().enumerate() {
+        let z: f64 = row.iter().map(|v| v.exp()).sum();
+        expected_loss += z.ln() - row[labels[i]];
+        for (j, v) in row.iter().enumerate() {
+            let one_hot = if j == labels[i] { 1.0 } else { 0.0 };
+            expected.push((v.exp() / z - one_hot) / n);
+        }
+    }
+    assert!((loss.item() - expected_loss / n).abs() < 1e-12);
+    assert!(close(&x.grad().unwrap().to_vec(), &expected, 1e-12));
+}
+
+#[test]
+fn cross_entropy_is_stable_for_huge_logits() {
+    let x = Tensor::<f32>::from_vec(vec![1000.0, 0.0, -1000.0, 0.0], &[2, 2]).with_grad();
+    let loss = x.cross_entropy(&[0, 0]);
+    loss.backward();
+    // Row 0: label 0 wins by 1000 → loss 0; row 1: label 0 loses by 1000 → loss 1000.
+    assert!((loss.item() - 500.0).abs() < 1e-3, "loss {}", loss.item());
+    assert!(x.grad().unwrap().to_vec().iter().all(|g| g.is_finite()));
+}
+
+#[test]
+fn broadcast_add_reduces_gradients_to_each_input_shape() {
+    let a = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3, 1]).with_grad();
+    let b = Tensor::<f64>::from_vec(vec![10.0, 20.0, 30.0, 40.0], &[1, 4]).with_grad();
+    let y = &a + &b;
+    assert_eq!(y.shape(), vec![3, 4]);
+    // Weight each output element differently so the sums are distinguishable.
+    let w = Tensor::from_vec((0..12).map(|i| i as f64).collect(), &[3, 4]);
+    (&y * &w).sum().backward();
+    let ga = a.grad().unwrap();
+    let gb = b.grad().unwrap();
+    assert_eq!(ga.shape(), vec![3, 1]);
+    assert_eq!(gb.shape(), vec![1, 4]);
+    assert_eq!(ga.to_vec(), vec![6.0, 22.0, 38.0]); // row sums of w
+    assert_eq!(gb.to_vec(), vec![12.0, 15.0, 18.0, 21.0]); // column sums of w
+}
+
+#[test]
+fn gradients_accumulate_over_two_backward_calls_until_zero_grad() {
+    let x = Tensor::<f64>::from_vec(vec![1.0, -2.0], &[2]).with_grad();
+    let y = (&x * &x).sum();
+    y.backward();
+    y.backward();
+    assert_eq!(x.grad().unwrap().to_vec(), vec![4.0, -8.0]);
+    x.zero_grad();
+    assert!(x.grad().is_none());
+    (&x * 3.0).sum().backward();
+    assert_eq!(x.grad().unwrap().to_vec(), vec![3.0, 3.0]);
+}
+
+#[test]
+fn accumulation_does_not_write_through_shared_gradients() {
+    // `a + b` hands the same gradient tensor to both inputs; accumulating into one must not
+    // change the other.
+    let a = Tensor::<f64>::scalar(1.0).with_grad();
+    let b = Tensor::<f64>::scalar(2.0).with_grad();
+    let y = &a + &b;
+    y.backward();
+    y.backward();
+    (&a * 5.0).backward();
+    assert_eq!(a.grad().unwrap().item(), 7.0);
+    assert_eq!(b.grad().unwrap().item(), 2.0);
+}
+
+#[test]
+fn grad_leaves_dot_grad_alone_and_gives_zero_for_unused_inputs() {
+    let x = Tensor::<f64>::scalar(2.0).with_grad();
+    let unused = Tensor::<f64>::ones(&[2]).with_grad();
+    let y = x.powf(3.0);
+    let g = grad(&[y], &[x.clone(), unused], None, false);
+    assert_eq!(g[0].item(), 12.0);
+    assert_eq!(g[1].to_vec(), vec![0.0, 0.0]);
+    assert!(x.grad().is_none());
+}
+
+#[test]
+fn third_derivative_through_repeated_create_graph() {
+    let x = Tensor::<f64>::scalar(0.7).with_grad();
+    let y = x.sin();
+    let d1 = grad(&[y], &[x.clone()], None, true).remove(0);
+    let d2 = grad(&[d1.clone()], &[x.clone()], None, true).remove(0);
+    let d3 = grad(&[d2.clone()], &[x.clone()], None, false).remove(0);
+    assert!((d1.item() - 0.7f64.cos()).abs() < 1e-15);
+    assert!((d2.item() + 0.7f64.sin()).abs() < 1e-15);
+    assert!((d3.item() + 0.7f64.cos()).abs() < 1e-15);
+}
+
+#[test]
+fn max_splits_the_gradient_evenly_between_ties() {
+    let x = Tensor::<f64>::from_vec(vec![1.0, 3.0, 3.0, 2.0, 3.0, 0.0], &[2, 3]).with_grad();
+    x.max().backward();
+    assert!(close(
+        &x.grad().unwrap().to_vec(),
+        &[0.0, 1.0 / 3.0, 1.0 / 3.0, 0.0, 1.0 / 3.0, 0.0],
+        1e-15
+    ));
+    let y = Tensor::<f64>::from_vec(vec![5.0, 5.0, 1.0, 4.0], &[2, 2]).with_grad();
+    y.max_axes(&[1], false).sum().backward();
+    assert_eq!(y.grad().unwrap().to_vec(), vec![0.5, 0.5, 0.0, 1.0]);
+    // maximum(x, x) has derivative 1, like x.
+    let z = Tensor::<f64>::from_vec(vec![1.0, -1.0], &[2]).with_grad();
+    z.maximum(&z).sum().backward();
+    assert_eq!(z.grad().unwrap().to_vec(), vec![1.0, 1.0]);
+}
+
+#[test]
+fn no_grad_records_nothing_and_backward_without_graph_builds_none() {
+    let w = Tensor::<f32>::ones(&[3]).with_grad();
+    {
+        let _g = no_grad();
+        let y = &w * &w;
+        assert!(!y.requires_grad() && y.is_leaf());
+    }
+    let y = (&w * &w).sum();
+    assert!(y.requires_grad() && !y.is_leaf());
+    y.backward();
+    let g = w.grad().unwrap();
+    assert!(g.is_leaf() && !g.requires_grad());
+}
+
+#[test]
+fn matmul_follows_numpy_for_one_dimensional_operands() {
+    let m = Tensor::<f64>::from_array(array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]);
+    let v2 = Tensor::from_vec(vec![1.0, -1.0], &[2]);
+    let v3 = Tensor::from_vec(vec![1.0, 0.0, 2.0], &[3]);
+    assert_eq!(m.matmul(&v2).to_vec(), vec![-1.0, -1.0, -1.0]);
+    assert_eq!(v3.matmul(&m).to_vec(), vec![11.0, 14.0]);
+    let d = v3.matmul(&v3);
+    assert_eq!((d.shape(), d.item()), (vec![], 5.0));
+}
+
+#[test]
+fn transposes_are_views_and_feed_gemm_without_copies() {
+    let a = Tensor::<f32>::rand_normal(&[4, 3], 0.0, 1.0, 1);
+    let at = a.t();
+    // The transpose shares the buffer: same pointer, swapped strides.
+    assert_eq!(a.value().as_ptr(), at.value().as_ptr());
+    assert_eq!(at.value().strides(), &[1, 3]);
+    let p = at.matmul(&a);
+    let expected = a.value().t().to_owned().into_dimensionality::<ndarray::Ix2>().unwrap().dot(
+        &a.value().view().into_dimensionality::<ndarray::Ix2>().unwrap(),
+    );
+    assert!(p.to_vec().iter().zip(expected.iter()).all(|(x, y)| (x - y).abs() < 1e-5));
+}
+
+#[test]
+fn updating_a_value_in_place_leaves_views_of_the_old_buffer_alone() {
+    // Copy-on-write: a transpose shares the buffer; updating the original copies first.
+    let w = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    let wt = w.t();
+    w.update(|mut v| v.fill(0.0));
+    assert_eq!(w.to_vec(), vec![0.0; 4]);
+    assert_eq!(wt.to_vec(), vec![1.0, 3.0, 2.0, 4.0]);
+}
+
+#[test]
+fn cast_between_f32_and_f64_detaches_and_rounds() {
+    let x = Tensor::<f64>::from_vec(vec![0.1, 1e40], &[2]).with_grad();
+    let y: Tensor<f32> = x.cast();
+    assert!(!y.requires_grad());
+    assert_eq!(y.to_vec()[0], 0.1f32);
+    assert!(y.to_vec()[1].is_infinite());
+    let back: Tensor<f64> = y.cast();
+    assert_eq!(back.to_vec()[0], 0.1f32 as f64);
+}
+
+#[test]
+fn seeded_random_tensors_are_reproducible_and_have_the_asked_moments() {
+    let a = Tensor::<f64>::rand_normal(&[200, 100], 1.0, 2.0, 42);
+    let b = Tensor::<f64>::rand_normal(&[200, 100], 1.0, 2.0, 42);
+    assert_eq!(a.to_vec(), b.to_vec());
+    let v = a.to_vec();
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
+    assert!((mean - 1.0).abs() < 0.05 && (var.sqrt() - 2.0).abs() < 0.05);
+    let u = Tensor::<f32>::rand_uniform(&[1000], -0.5, 0.25, 3).to_vec();
+    assert!(u.iter().all(|&x| (-0.5..0.25).contains(&x)));
+}
+
+#[test]
+fn slicing_concat_and_gather_have_the_right_values() {
+    let x = Tensor::<f64>::from_vec((0..12).map(f64::from).collect(), &[3, 4]);
+    assert_eq!(x.slice(1, 1, 3).to_vec(), vec![1.0, 2.0, 5.0, 6.0, 9.0, 10.0]);
+    assert_eq!(x.index_select(&[2, 0, 2]).slice(1, 0, 1).to_vec(), vec![8.0, 0.0, 8.0]);
+    let c = Tensor::concat(&[x.slice(0, 0, 1), x.slice(0, 2, 3)], 0);
+    assert_eq!(c.shape(), vec![2, 4]);
+    assert_eq!(c.to_vec(), vec![0.0, 1.0, 2.0, 3.0, 8.0, 9.0, 10.0, 11.0]);
+    // Gather's gradient adds up repeated rows.
+    let w = x.detach().with_grad();
+    w.index_select(&[1, 1, 0]).sum().backward();
+    assert_eq!(w.grad().unwrap().sum_axes(&[1], false).to_vec(), vec![4.0, 8.0, 0.0]);
+}
+
+#[test]
+fn softmax_rows_sum_to_one_and_log_softmax_matches_its_log() {
+    let x = Tensor::<f64>::rand_normal(&[5, 7], 0.0, 3.0, 9);
+    let p = x.softmax(1);
+    for s in p.sum_axes(&[1], false).to_vec() {
+        assert!((s - 1.0).abs() < 1e-12);
+    }
+    let lp = x.log_softmax(1);
+    assert!(close(&lp.to_vec(), &p.log().to_vec(), 1e-12));
+}
+
+#[test]
+#[should_panic(expected = "add: shapes [2, 3] and [4] cannot be broadcast together")]
+fn broadcast_mismatch_panics_with_op_and_shapes() {
+    let _ = Tensor::<f32>::zeros(&[2, 3]) + Tensor::zeros(&[4]);
+}
+
+#[test]
+#[should_panic(expected = "matmul: inner dimensions differ for shapes [2, 3] and [4, 5]")]
+fn matmul_mismatch_panics_with_shapes() {
+    let _ = Tensor::<f32>::zeros(&[2, 3]).matmul(&Tensor::zeros(&[4, 5]));
+}
+
+#[test]
+#[should_panic(expected = "reshape: cannot reshape shape [2, 3]")]
+fn reshape_mismatch_panics() {
+    let _ = Tensor::<f32>::zeros(&[2, 3]).reshape(&[4]);
+}
+
+#[test]
+#[should_panic(expected = "backward: a gradient can be created implicitly only for a one-element output")]
+fn backward_of_non_scalar_without_seed_panics() {
+    let x = Tensor::<f32>::ones(&[3]).with_grad();
+    (&x * &x).backward();
+}
+
+#[test]
+#[should_panic(expected = "cross_entropy: label 3 out of range for 3 classes")]
+fn cross_entropy_rejects_out_of_range_labels() {
+    let _ = Tensor::<f32>::zeros(&[1, 3]).cross_entropy(&[3]);
+}
