@@ -1,8 +1,17 @@
-//! The command line: clap definitions of every subcommand and their dispatch.
+//! The command line: clap definitions of every subcommand and their dispatch. Each command is
+//! a thin layer over the library (`train`, `load_model`, `predict`, `gradcheck`...).
 
-use clap::{Parser, Subcommand};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use ferrograd::artifacts::newest_model;
 use ferrograd::build_info::BuildInfo;
+use ferrograd::data::{self, DatasetName};
+use ferrograd::nn::{Activation, Init};
+use ferrograd::plot::{self, Chart, Series};
 use ferrograd::tensor::check;
+use ferrograd::train::{self, OptimizerKind, ScheduleKind, TrainConfig};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 /// ferrograd: a from-scratch autograd engine, and the trainer and analysis tools built on it.
 #[derive(Parser, Debug)]
@@ -23,6 +32,12 @@ fn version() -> &'static str {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Trains an MLP and writes its model, results, plots and sample predictions.
+    Train(TrainArgs),
+    /// Trains ReLU and Tanh with the same seed and data order, and compares them.
+    Compare(TrainArgs),
+    /// Scores a saved model on a test set and draws sample predictions.
+    Predict(PredictArgs),
     /// Checks every op's first and second derivatives against central differences in f64.
     Gradcheck {
         /// Print one JSON array instead of a table.
@@ -40,20 +55,202 @@ pub enum Command {
     },
 }
 
-/// Runs the parsed command; `Err` carries a one-line message for the user.
-pub fn run(cli: Cli) -> Result<(), String> {
+fn positive_f64(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be a positive number, got {s}"))
+    }
+}
+
+fn non_negative_f64(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be a number ≥ 0, got {s}"))
+    }
+}
+
+fn momentum(s: &str) -> std::result::Result<f64, String> {
+    let v = non_negative_f64(s)?;
+    if v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("momentum must be in [0, 1), got {s}"))
+    }
+}
+
+fn fraction(s: &str) -> std::result::Result<f64, String> {
+    let v = non_negative_f64(s)?;
+    if v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be in [0, 1), got {s}"))
+    }
+}
+
+/// Hidden layer widths as one comma-separated argument.
+#[derive(Clone, Debug)]
+pub struct HiddenSizes(pub Vec<usize>);
+
+fn hidden_sizes(s: &str) -> std::result::Result<HiddenSizes, String> {
+    if s.trim().is_empty() {
+        return Err("needs at least one layer width, e.g. 128,128,128".into());
+    }
+    s.split(',')
+        .map(|w| match w.trim().parse::<usize>() {
+            Ok(0) => Err("layer widths must be positive, got 0".to_string()),
+            Ok(v) if v > 1 << 16 => Err(format!("layer width {v} is larger than 65536")),
+            Ok(v) => Ok(v),
+            Err(_) => Err(format!("{w:?} is not a layer width")),
+        })
+        .collect::<std::result::Result<Vec<usize>, String>>()
+        .map(HiddenSizes)
+}
+
+/// The settings of `train` and `compare`.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Dataset (asked for on a terminal when missing).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetName>,
+    /// Nonlinearity between layers (`compare` trains relu and tanh).
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    pub activation: Activation,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub epochs: u32,
+    /// Images per step.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: u32,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 0.05, value_parser = positive_f64)]
+    pub lr: f64,
+    /// SGD momentum in [0, 1).
+    #[arg(long, default_value_t = 0.9, value_parser = momentum)]
+    pub momentum: f64,
+    /// Use Nesterov momentum.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// L2 weight decay.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f64)]
+    pub weight_decay: f64,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    pub optimizer: OptimizerKind,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value_t = ScheduleKind::Cosine)]
+    pub schedule: ScheduleKind,
+    /// Epochs between decays (step schedule).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub step_every: u32,
+    /// Decay factor (step and exponential schedules).
+    #[arg(long, default_value_t = 0.5, value_parser = positive_f64)]
+    pub gamma: f64,
+    /// Final learning rate (cosine schedule).
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f64)]
+    pub min_lr: f64,
+    /// Epochs of linear learning-rate warm-up.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u32,
+    /// Clip the global gradient norm to this value.
+    #[arg(long, value_parser = positive_f64)]
+    pub clip_grad_norm: Option<f64>,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, default_value = "128,128,128", value_parser = hidden_sizes)]
+    pub hidden: HiddenSizes,
+    /// Weight initialisation.
+    #[arg(long, value_enum, default_value_t = Init::Xavier)]
+    pub init: Init,
+    /// Fraction of the training file held out for validation.
+    #[arg(long, default_value_t = 0.1, value_parser = fraction)]
+    pub val_fraction: f64,
+    /// Seed of the initialisation, validation split and batch order.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Folder holding the dataset's files (searched before data/<name>/).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Folder for the artifacts.
+    #[arg(long, default_value = "artifacts")]
+    pub out: PathBuf,
+    /// Test images drawn in the sample-predictions grid.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=400))]
+    pub examples: u32,
+}
+
+impl TrainArgs {
+    fn config(&self, dataset: DatasetName) -> TrainConfig {
+        TrainConfig {
+            dataset,
+            data_dir: self.data_dir.clone(),
+            activation: self.activation,
+            hidden: self.hidden.0.clone(),
+            epochs: self.epochs as usize,
+            batch_size: self.batch_size as usize,
+            lr: self.lr,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            optimizer: self.optimizer,
+            schedule: self.schedule,
+            step_every: self.step_every as usize,
+            gamma: self.gamma,
+            min_lr: self.min_lr,
+            warmup_epochs: self.warmup as usize,
+            clip_grad_norm: self.clip_grad_norm,
+            init: self.init,
+            val_fraction: self.val_fraction,
+            seed: self.seed,
+            threads: rayon::current_num_threads(),
+            out_dir: self.out.clone(),
+        }
+    }
+}
+
+/// The settings of `predict`.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// Model file (default: the newest in <out>/models/).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Test images drawn in the grid.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=400))]
+    pub show_examples: u32,
+    /// Dataset to score on (default: the one the model was trained on).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetName>,
+    /// Folder holding the dataset's files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Artifacts folder (models are looked for in <out>/models/).
+    #[arg(long, default_value = "artifacts")]
+    pub out: PathBuf,
+    /// Print JSON (accuracy, per-class accuracy, confusion matrix) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the parsed command; `Err` carries the message the binary prints on one line.
+pub fn run(cli: Cli) -> Result<()> {
     if let Some(t) = cli.threads {
-        ferrograd::threads::set_threads(t as usize)?;
+        ferrograd::threads::set_threads(t as usize).map_err(anyhow::Error::msg)?;
     }
     match cli.command {
+        Command::Train(args) => {
+            let dataset = choose_dataset(args.dataset, args.data_dir.as_deref())?;
+            train::train_and_save(&args.config(dataset), args.examples as usize)?;
+            Ok(())
+        }
+        Command::Compare(args) => compare(&args),
+        Command::Predict(args) => predict(&args),
         Command::Gradcheck { json, seed } => gradcheck(json, seed),
         Command::Info { json } => {
             let info = BuildInfo::current();
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?
-                );
+                println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
                 println!("ferrograd {}", info.version);
                 println!("commit           {}", info.commit);
@@ -70,13 +267,166 @@ pub fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn gradcheck(json: bool, seed: u64) -> Result<(), String> {
+/// The dataset given, or asked for on a terminal; without a terminal, an error listing them.
+fn choose_dataset(given: Option<DatasetName>, data_dir: Option<&Path>) -> Result<DatasetName> {
+    if let Some(d) = given {
+        return Ok(d);
+    }
+    let names: Vec<&str> = DatasetName::ALL.iter().map(|d| d.as_str()).collect();
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no --dataset given and no terminal to ask on: choose one of {}",
+            names.join(", ")
+        );
+    }
+    eprintln!("Which dataset?");
+    for (i, d) in DatasetName::ALL.iter().enumerate() {
+        let status = if *d == DatasetName::Digits {
+            "embedded".to_string()
+        } else if data::available_locally(*d, data_dir) {
+            "found locally".to_string()
+        } else {
+            "not found locally: will try to download".to_string()
+        };
+        eprintln!("  {}) {:<8} ({status})", i + 1, d.as_str());
+    }
+    eprint!("number or name [4]: ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let answer = line.trim();
+    if answer.is_empty() {
+        return Ok(DatasetName::Digits);
+    }
+    if let Ok(i) = answer.parse::<usize>() {
+        if (1..=DatasetName::ALL.len()).contains(&i) {
+            return Ok(DatasetName::ALL[i - 1]);
+        }
+    }
+    DatasetName::parse(answer)
+        .with_context(|| format!("{answer:?} is not a dataset: choose one of {}", names.join(", ")))
+}
+
+fn compare(args: &TrainArgs) -> Result<()> {
+    let dataset = choose_dataset(args.dataset, args.data_dir.as_deref())?;
+    let mut runs = Vec::new();
+    for activation in [Activation::Relu, Activation::Tanh] {
+        println!("── {activation} ──");
+        let mut a = args.clone();
+        a.activation = activation;
+        let (report, _) = train::train_and_save(&a.config(dataset), args.examples as usize)?;
+        runs.push(report.results);
+    }
+    type Metric = fn(&train::EpochMetrics) -> f64;
+    let metrics: [(&str, &str, Metric); 5] = [
+        ("train_loss", "training loss", |m| m.train_loss),
+        ("val_loss", "validation loss", |m| m.val_loss),
+        ("train_accuracy", "training accuracy", |m| m.train_accuracy),
+        ("val_accuracy", "validation accuracy", |m| m.val_accuracy),
+        ("test_accuracy", "test accuracy", |m| m.test_accuracy),
+    ];
+    for (key, label, f) in metrics {
+        let series: Vec<Series> = runs
+            .iter()
+            .map(|r| Series::by_epoch(r.config.activation.as_str(), &r.epochs.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        let path = args.out.join("plots").join(format!("compare_{key}_{dataset}.png"));
+        plot::line_chart(
+            &path,
+            &Chart {
+                title: &format!("ReLU vs Tanh on {dataset}: {label}"),
+                x_label: "epoch",
+                y_label: label,
+                log_log: false,
+            },
+            &series,
+        )?;
+    }
+    println!();
+    println!(
+        "{:<10} {:>11} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "activation", "train loss", "train acc", "val acc", "test acc", "test loss", "seconds"
+    );
+    for r in &runs {
+        let last = r.epochs.last().expect("at least one epoch");
+        println!(
+            "{:<10} {:>11.4} {:>9.2}% {:>9.2}% {:>9.2}% {:>10.4} {:>9.1}",
+            r.config.activation.as_str(),
+            last.train_loss,
+            100.0 * last.train_accuracy,
+            100.0 * last.val_accuracy,
+            100.0 * r.final_metrics.test_accuracy,
+            r.final_metrics.test_loss,
+            r.final_metrics.train_seconds
+        );
+    }
+    println!("plots   {}/plots/compare_*_{dataset}.png", args.out.display());
+    Ok(())
+}
+
+fn predict(args: &PredictArgs) -> Result<()> {
+    let path = match &args.model {
+        Some(p) => p.clone(),
+        None => newest_model(&args.out.join("models"))?,
+    };
+    let loaded = ferrograd::load_model(&path)?;
+    let dataset = match args.dataset {
+        Some(d) => d,
+        None => DatasetName::parse(&loaded.file.dataset).with_context(|| {
+            format!("{}: unknown dataset {:?}; pass --dataset", path.display(), loaded.file.dataset)
+        })?,
+    };
+    let (_, test) = ferrograd::load_dataset(dataset, args.data_dir.as_deref())?;
+    if test.dim() != loaded.file.architecture[0] {
+        bail!(
+            "{}: the model takes {} inputs, {dataset} images have {}",
+            path.display(),
+            loaded.file.architecture[0],
+            test.dim()
+        );
+    }
+    let prediction = ferrograd::predict(&loaded.mlp, &test.features);
+    let classes = test.classes.len();
+    let scores = ferrograd::predict::score(&prediction.labels, &test.labels, classes);
+    let tag = format!("{}_{}", loaded.file.activation, dataset);
+    let grid = args.out.join("predicted_images").join(format!("sample_predictions_{tag}.png"));
+    train::write_prediction_grid(&loaded.mlp, &test, args.show_examples as usize, &grid, &tag)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&scores)?);
+        return Ok(());
+    }
+    println!("model {} ({} on {})", path.display(), loaded.file.activation, loaded.file.dataset);
+    println!(
+        "test accuracy {:.2}% ({} of {} images)",
+        100.0 * scores.accuracy,
+        (scores.accuracy * test.len() as f64).round(),
+        test.len()
+    );
+    println!("\nper-class accuracy");
+    for (c, acc) in scores.per_class_accuracy.iter().enumerate() {
+        println!("  {:>2} {:<12} {:6.2}%", c, test.classes[c], 100.0 * acc);
+    }
+    println!("\nconfusion matrix (rows: true class, columns: predicted)");
+    print!("      ");
+    for c in 0..classes {
+        print!("{c:>6}");
+    }
+    println!();
+    for (t, row) in scores.confusion.iter().enumerate() {
+        print!("  {t:>2}  ");
+        for n in row {
+            print!("{n:>6}");
+        }
+        println!();
+    }
+    println!("\nsample predictions {}", grid.display());
+    Ok(())
+}
+
+fn gradcheck(json: bool, seed: u64) -> Result<()> {
     let reports = check::check_all(seed);
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
         println!(
             "{:<22} {:>14} {:>14}  pass (tolerance {:.0e})",
@@ -95,14 +445,10 @@ fn gradcheck(json: bool, seed: u64) -> Result<(), String> {
             );
         }
     }
-    let failed: Vec<&str> = reports
-        .iter()
-        .filter(|r| !r.pass)
-        .map(|r| r.op.as_str())
-        .collect();
+    let failed: Vec<&str> = reports.iter().filter(|r| !r.pass).map(|r| r.op.as_str()).collect();
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(format!("gradcheck failed for: {}", failed.join(", ")))
+        bail!("gradcheck failed for: {}", failed.join(", "))
     }
 }

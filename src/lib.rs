@@ -29,6 +29,9 @@ pub use tensor::elem::Element;
 pub use tensor::functional::{hessian, hvp, jacobian};
 pub use tensor::graph::{enable_grad, grad, is_grad_enabled, no_grad};
 pub use tensor::Tensor;
+pub use data::load_dataset;
+pub use predict::{load_model, predict};
+pub use train::{train, TrainConfig};
 
 /// The names most programs need: `use ferrograd::prelude::*;`.
 pub mod prelude {
@@ -39,3 +42,10 @@ pub mod prelude {
 }
 
 pub mod threads;
+pub mod data;
+pub mod nn;
+pub mod optim;
+pub mod artifacts;
+pub mod plot;
+pub mod train;
+pub mod predict;

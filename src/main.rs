@@ -6,8 +6,9 @@ use clap::Parser;
 
 fn main() {
     let args = cli::Cli::parse();
-    if let Err(message) = cli::run(args) {
-        eprintln!("error: {message}");
+    if let Err(error) = cli::run(args) {
+        // One line: the error and its causes, joined.
+        eprintln!("error: {error:#}");
         std::process::exit(1);
     }
 }

@@ -1,0 +1,232 @@
+//! Files ferrograd writes: atomic writes, the model format, and the results JSON.
+//!
+//! Every file is written to a temporary file in the same folder and renamed into place, so a
+//! crash at any moment leaves either the old file or the new one, never a torn one.
+
+use crate::nn::{Activation, Linear, Mlp};
+use crate::Tensor;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename), creating folders.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create folder", dir.display()))?;
+    let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        bail!("{}: cannot write: {e}", path.display());
+    }
+    Ok(())
+}
+
+/// The model format's name, stored in every model file.
+pub const MODEL_FORMAT: &str = "ferrograd-mlp";
+/// The current model format version.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+/// Largest model file accepted (bytes).
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
+/// Largest layer width accepted.
+pub const MAX_WIDTH: usize = 1 << 20;
+/// Largest number of weights in one layer accepted.
+pub const MAX_LAYER_WEIGHTS: usize = 1 << 28;
+
+/// How raw pixels were scaled to the model's inputs: `x = pixel / divisor`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Normalisation {
+    /// What the divisor maps from: `"u8 pixels"` (255) or `"digits 0..16"` (16).
+    pub kind: String,
+    /// The divisor applied to each raw pixel value.
+    pub divisor: f32,
+}
+
+/// One affine layer's parameters.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LayerFile {
+    /// `[inputs, outputs]`.
+    pub weight_shape: Vec<usize>,
+    /// `inputs × outputs` weights, row-major (`weight[i * outputs + j]` links input i to output j).
+    pub weight: Vec<f32>,
+    /// `outputs` biases.
+    pub bias: Vec<f32>,
+}
+
+/// A saved model: MessagePack with named fields (see README.md, "Model files").
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelFile {
+    /// Always [`MODEL_FORMAT`].
+    pub format: String,
+    /// [`MODEL_FORMAT_VERSION`] when written.
+    pub format_version: u32,
+    /// Layer sizes, inputs first: `[784, 128, 128, 128, 10]`.
+    pub architecture: Vec<usize>,
+    /// `relu`, `tanh` or `sigmoid`.
+    pub activation: String,
+    /// The dataset it was trained on.
+    pub dataset: String,
+    /// `[height, width]` of the input images.
+    pub input_shape: Vec<usize>,
+    /// Class names, by output index.
+    pub classes: Vec<String>,
+    /// How pixels become inputs.
+    pub normalisation: Normalisation,
+    /// The affine layers, first to last.
+    pub layers: Vec<LayerFile>,
+}
+
+impl ModelFile {
+    /// Captures a model.
+    pub fn from_mlp(
+        mlp: &Mlp<f32>,
+        dataset: &str,
+        input_shape: [usize; 2],
+        classes: Vec<String>,
+        normalisation: Normalisation,
+    ) -> ModelFile {
+        ModelFile {
+            format: MODEL_FORMAT.into(),
+            format_version: MODEL_FORMAT_VERSION,
+            architecture: mlp.sizes(),
+            activation: mlp.activation.as_str().into(),
+            dataset: dataset.into(),
+            input_shape: input_shape.to_vec(),
+            classes,
+            normalisation,
+            layers: mlp
+                .layers
+                .iter()
+                .map(|l| LayerFile {
+                    weight_shape: l.weight.shape(),
+                    weight: l.weight.to_vec(),
+                    bias: l.bias.to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Encodes as MessagePack with named fields.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        rmp_serde::to_vec_named(self).context("cannot encode the model")
+    }
+
+    /// Decodes and validates: format, version, architecture, every shape, the activation.
+    pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<ModelFile> {
+        let m: ModelFile = rmp_serde::from_slice(bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not a ferrograd model file ({e})", origin.display()))?;
+        m.validate(origin)?;
+        Ok(m)
+    }
+
+    fn validate(&self, origin: &Path) -> Result<()> {
+        let o = origin.display();
+        if self.format != MODEL_FORMAT {
+            bail!("{o}: format {:?}, expected {MODEL_FORMAT:?}", self.format);
+        }
+        if self.format_version != MODEL_FORMAT_VERSION {
+            bail!(
+                "{o}: model format version {}, this ferrograd reads version {MODEL_FORMAT_VERSION}",
+                self.format_version
+            );
+        }
+        let a = &self.architecture;
+        if a.len() < 2 || a.iter().any(|&s| s == 0 || s > MAX_WIDTH) {
+            bail!("{o}: implausible architecture {a:?}");
+        }
+        if self.layers.len() != a.len() - 1 {
+            bail!("{o}: {} layers for architecture {a:?}", self.layers.len());
+        }
+        for (i, (l, w)) in self.layers.iter().zip(a.windows(2)).enumerate() {
+            if w[0] * w[1] > MAX_LAYER_WEIGHTS {
+                bail!("{o}: layer {i} of {}×{} weights is too large", w[0], w[1]);
+            }
+            if l.weight_shape != [w[0], w[1]] || l.weight.len() != w[0] * w[1] || l.bias.len() != w[1] {
+                bail!(
+                    "{o}: layer {i} has weights {:?} ({} values) and {} biases, architecture needs {}×{} and {}",
+                    l.weight_shape,
+                    l.weight.len(),
+                    l.bias.len(),
+                    w[0],
+                    w[1],
+                    w[1]
+                );
+            }
+            if l.weight.iter().chain(&l.bias).any(|v| !v.is_finite()) {
+                bail!("{o}: layer {i} holds a NaN or infinite parameter");
+            }
+        }
+        if Activation::parse(&self.activation).is_none() {
+            bail!("{o}: unknown activation {:?}", self.activation);
+        }
+        if self.input_shape.len() != 2 || self.input_shape[0] * self.input_shape[1] != a[0] {
+            bail!("{o}: input shape {:?} does not give {} inputs", self.input_shape, a[0]);
+        }
+        if self.classes.len() != *a.last().unwrap() {
+            bail!("{o}: {} class names for {} outputs", self.classes.len(), a.last().unwrap());
+        }
+        if !(self.normalisation.divisor.is_finite() && self.normalisation.divisor > 0.0) {
+            bail!("{o}: normalisation divisor {} is not positive", self.normalisation.divisor);
+        }
+        Ok(())
+    }
+
+    /// The model as an [`Mlp`].
+    pub fn to_mlp(&self) -> Mlp<f32> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                Linear::from_parts(
+                    Tensor::from_vec(l.weight.clone(), &l.weight_shape),
+                    Tensor::from_vec(l.bias.clone(), &[l.bias.len()]),
+                )
+            })
+            .collect();
+        Mlp {
+            layers,
+            activation: Activation::parse(&self.activation).expect("validated"),
+        }
+    }
+
+    /// Writes the model atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// Reads and validates a model file; the file's size is checked before it is read.
+    pub fn load(path: &Path) -> Result<ModelFile> {
+        let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        if meta.len() > MAX_MODEL_BYTES {
+            bail!("{}: {} bytes is too large for a model file", path.display(), meta.len());
+        }
+        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        Self::from_bytes(&bytes, path)
+    }
+}
+
+/// The newest `*.msgpack` in `dir` (by modification time).
+pub fn newest_model(dir: &Path) -> Result<PathBuf> {
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!("{}: no models folder (train a model first, or pass --model PATH)", dir.display())
+    })?;
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "msgpack"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p)
+        .with_context(|| format!("{}: no *.msgpack model (train one first, or pass --model PATH)", dir.display()))
+}

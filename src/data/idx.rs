@@ -1,0 +1,172 @@
+//! The IDX format of MNIST and Fashion-MNIST (gzipped or raw).
+//!
+//! Layout: a 4-byte magic `0x00 0x00 0x08 n` (unsigned bytes, `n` dimensions), `n` big-endian
+//! u32 sizes, then the bytes in row-major order. Images have 3 dimensions, labels 1.
+//! Every header is checked, and its sizes bounded, before the data is allocated.
+
+use anyhow::{bail, Context, Result};
+use flate2::read::GzDecoder;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+/// Largest number of items accepted (MNIST has 60,000; this leaves room and stops a header
+/// from asking for gigabytes).
+pub const MAX_ITEMS: usize = 10_000_000;
+/// Largest image side accepted.
+pub const MAX_SIDE: usize = 4096;
+/// Largest pixel payload accepted, in bytes (1 GiB).
+pub const MAX_BYTES: usize = 1 << 30;
+
+/// Images read from an IDX file: `count` images of `rows × cols` bytes, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdxImages {
+    /// Number of images.
+    pub count: usize,
+    /// Rows per image.
+    pub rows: usize,
+    /// Columns per image.
+    pub cols: usize,
+    /// `count · rows · cols` pixel bytes.
+    pub pixels: Vec<u8>,
+}
+
+/// Opens `path`, decompressing when it starts with gzip's magic bytes.
+fn open(path: &Path) -> Result<Box<dyn Read>> {
+    let mut file = BufReader::new(
+        File::open(path).with_context(|| format!("{}: cannot open", path.display()))?,
+    );
+    let mut magic = [0u8; 2];
+    let gz = {
+        use std::io::BufRead;
+        let buf = file
+            .fill_buf()
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        if buf.len() >= 2 {
+            magic.copy_from_slice(&buf[..2]);
+        }
+        magic == [0x1f, 0x8b]
+    };
+    Ok(if gz {
+        Box::new(GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    })
+}
+
+fn read_exact(r: &mut dyn Read, buf: &mut [u8], path: &Path, what: &str) -> Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => bail!(
+                "{}: truncated {what}: expected {} bytes, found {filled}",
+                path.display(),
+                buf.len()
+            ),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => bail!("{}: cannot read {what}: {e}", path.display()),
+        }
+    }
+    Ok(())
+}
+
+/// Reads the header; returns the dimension sizes after checking the magic and their count.
+fn header(r: &mut dyn Read, path: &Path, dims: usize, kind: &str) -> Result<Vec<usize>> {
+    let mut magic = [0u8; 4];
+    read_exact(r, &mut magic, path, "header")?;
+    if magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 {
+        bail!(
+            "{}: not an IDX file of unsigned bytes (magic {:02x} {:02x} {:02x} {:02x}, expected 00 00 08 {dims:02x})",
+            path.display(),
+            magic[0],
+            magic[1],
+            magic[2],
+            magic[3]
+        );
+    }
+    if magic[3] as usize != dims {
+        bail!(
+            "{}: IDX {kind} file must have {dims} dimension(s), header says {}",
+            path.display(),
+            magic[3]
+        );
+    }
+    let mut sizes = vec![0usize; dims];
+    for s in sizes.iter_mut() {
+        let mut b = [0u8; 4];
+        read_exact(r, &mut b, path, "header")?;
+        *s = u32::from_be_bytes(b) as usize;
+    }
+    Ok(sizes)
+}
+
+/// Reads exactly `len` payload bytes and checks that nothing follows.
+fn payload(r: &mut dyn Read, len: usize, path: &Path) -> Result<Vec<u8>> {
+    let mut data = vec![0u8; len];
+    read_exact(r, &mut data, path, "data")?;
+    let mut extra = [0u8; 1];
+    match r.read(&mut extra) {
+        Ok(0) => Ok(data),
+        Ok(_) => bail!(
+            "{}: more data than the header's {len} bytes",
+            path.display()
+        ),
+        Err(e) => bail!("{}: cannot read: {e}", path.display()),
+    }
+}
+
+/// Reads an IDX image file (3 dimensions: count, rows, cols).
+pub fn read_images(path: &Path) -> Result<IdxImages> {
+    let mut r = open(path)?;
+    let s = header(&mut *r, path, 3, "image")?;
+    let (count, rows, cols) = (s[0], s[1], s[2]);
+    if count > MAX_ITEMS || rows == 0 || cols == 0 || rows > MAX_SIDE || cols > MAX_SIDE {
+        bail!(
+            "{}: implausible image header: {count} images of {rows}×{cols}",
+            path.display()
+        );
+    }
+    let len = count * rows * cols;
+    if len > MAX_BYTES {
+        bail!(
+            "{}: header claims {len} bytes of pixels, more than the {MAX_BYTES} accepted",
+            path.display()
+        );
+    }
+    let pixels = payload(&mut *r, len, path)?;
+    Ok(IdxImages {
+        count,
+        rows,
+        cols,
+        pixels,
+    })
+}
+
+/// Reads an IDX label file (1 dimension); every label must be below `classes`.
+pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
+    let mut r = open(path)?;
+    let s = header(&mut *r, path, 1, "label")?;
+    if s[0] > MAX_ITEMS {
+        bail!("{}: header claims {} labels", path.display(), s[0]);
+    }
+    let labels = payload(&mut *r, s[0], path)?;
+    if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= classes) {
+        bail!(
+            "{}: label {l} at index {i} is not a class (expected 0..{})",
+            path.display(),
+            classes - 1
+        );
+    }
+    Ok(labels)
+}
+
+/// Writes an IDX file (used by tests and tools that make small datasets).
+pub fn encode(dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for &d in dims {
+        out.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}

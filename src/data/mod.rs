@@ -1,0 +1,472 @@
+//! Datasets: MNIST, Fashion-MNIST, CIFAR-10 (grayscale) and the embedded UCI digits; finding
+//! their files, downloading them with checksums, splitting and batching.
+//!
+//! Lookup order for a dataset's files: `--data-dir` (the folder itself, or its `<folder>/`),
+//! `data/<folder>/`, `/usr/share/datasets/<folder>/` (Debian's `dataset-fashion-mnist`
+//! installs Fashion-MNIST there), then a download from the canonical source into
+//! `data/<folder>/`, verified by checksum.
+
+pub mod cifar;
+pub mod download;
+pub mod idx;
+
+use anyhow::{bail, Context, Result};
+use download::Checksum;
+use flate2::read::GzDecoder;
+use ndarray::{Array2, Axis};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The UCI digits set (1,797 images of 8×8), compiled into the binary.
+pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
+
+/// Environment variable that replaces the download sources' base address (a mirror, or a
+/// local server in tests): `$FERROGRAD_MIRROR/<file>`.
+pub const MIRROR_VAR: &str = "FERROGRAD_MIRROR";
+
+/// The datasets ferrograd knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetName {
+    /// MNIST handwritten digits, 28×28.
+    Mnist,
+    /// Fashion-MNIST clothing images, 28×28.
+    #[value(alias = "fashion-mnist")]
+    Fashion,
+    /// CIFAR-10, 32×32 colour turned grayscale.
+    Cifar10,
+    /// UCI optical handwritten digits, 8×8, embedded in the binary.
+    Digits,
+}
+
+impl DatasetName {
+    /// Every dataset, in the order menus list them.
+    pub const ALL: [DatasetName; 4] = [
+        DatasetName::Mnist,
+        DatasetName::Fashion,
+        DatasetName::Cifar10,
+        DatasetName::Digits,
+    ];
+
+    /// The short name used in file names and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetName::Mnist => "mnist",
+            DatasetName::Fashion => "fashion",
+            DatasetName::Cifar10 => "cifar10",
+            DatasetName::Digits => "digits",
+        }
+    }
+
+    /// The folder its files live in (`data/<folder>/`, `/usr/share/datasets/<folder>/`).
+    pub fn folder(self) -> &'static str {
+        match self {
+            DatasetName::Mnist => "mnist",
+            DatasetName::Fashion => "fashion-mnist",
+            DatasetName::Cifar10 => "cifar10",
+            DatasetName::Digits => "digits",
+        }
+    }
+
+    /// Parses a short name.
+    pub fn parse(s: &str) -> Option<DatasetName> {
+        <DatasetName as clap::ValueEnum>::from_str(s, true).ok()
+    }
+
+    fn class_names(self) -> Vec<String> {
+        let names: Vec<&str> = match self {
+            DatasetName::Fashion => vec![
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+            DatasetName::Cifar10 => cifar::CLASSES.to_vec(),
+            _ => vec!["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+        };
+        names.into_iter().map(String::from).collect()
+    }
+}
+
+impl std::fmt::Display for DatasetName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Labelled images: features `N × D` in [0, 1] (row-major pixels) and labels `0..classes`.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Which dataset this came from.
+    pub name: DatasetName,
+    /// One row per image.
+    pub features: Array2<f32>,
+    /// One label per image.
+    pub labels: Vec<usize>,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Image width in pixels.
+    pub width: usize,
+    /// Class names, by label.
+    pub classes: Vec<String>,
+}
+
+impl Dataset {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Features per image.
+    pub fn dim(&self) -> usize {
+        self.features.ncols()
+    }
+
+    /// The images at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        Dataset {
+            name: self.name,
+            features: self.features.select(Axis(0), indices),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            height: self.height,
+            width: self.width,
+            classes: self.classes.clone(),
+        }
+    }
+
+    /// The first `n` images (or all when there are fewer).
+    pub fn head(&self, n: usize) -> Dataset {
+        let idx: Vec<usize> = (0..n.min(self.len())).collect();
+        self.subset(&idx)
+    }
+}
+
+/// Training, validation and test sets.
+#[derive(Clone, Debug)]
+pub struct Splits {
+    /// What the optimiser sees.
+    pub train: Dataset,
+    /// Carved from the training file with the seed; for model selection and the overfitting gap.
+    pub val: Dataset,
+    /// The dataset's own test set, never trained on.
+    pub test: Dataset,
+}
+
+/// Splits `train` into training and validation sets: a seeded shuffle, then the last
+/// `val_fraction` of it is the validation set.
+pub fn split_validation(train: Dataset, test: Dataset, val_fraction: f64, seed: u64) -> Splits {
+    let n = train.len();
+    let n_val = ((n as f64) * val_fraction).round() as usize;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5eed_0f_5a1d));
+    let (tr, va) = order.split_at(n - n_val);
+    let mut tr = tr.to_vec();
+    let mut va = va.to_vec();
+    // Keep the file's order inside each part, so a split is easy to reproduce elsewhere.
+    tr.sort_unstable();
+    va.sort_unstable();
+    Splits {
+        val: train.subset(&va),
+        train: train.subset(&tr),
+        test,
+    }
+}
+
+/// The file names of an IDX dataset, training images and labels, then test images and labels.
+const IDX_FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// Where each dataset is downloaded from, with the published checksums of its files.
+fn sources(name: DatasetName) -> (&'static str, Vec<(&'static str, Checksum)>) {
+    match name {
+        // sha256 of the original files (see ../shared/data/README.md).
+        DatasetName::Mnist => (
+            "https://ossci-datasets.s3.amazonaws.com/mnist",
+            vec![
+                ("train-images-idx3-ubyte.gz", Checksum::Sha256("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609")),
+                ("train-labels-idx1-ubyte.gz", Checksum::Sha256("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c")),
+                ("t10k-images-idx3-ubyte.gz", Checksum::Sha256("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6")),
+                ("t10k-labels-idx1-ubyte.gz", Checksum::Sha256("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6")),
+            ],
+        ),
+        // md5 as Zalando Research publishes them.
+        DatasetName::Fashion => (
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+            vec![
+                ("train-images-idx3-ubyte.gz", Checksum::Md5("8d4fb7e6c68d591d4c3dfef9ec88bf0d")),
+                ("train-labels-idx1-ubyte.gz", Checksum::Md5("25c81989df183df01b3e8a0aad5dffbe")),
+                ("t10k-images-idx3-ubyte.gz", Checksum::Md5("bef4ecab320f06d8554ea6380940ec79")),
+                ("t10k-labels-idx1-ubyte.gz", Checksum::Md5("bb300cfdad3c16e7a12a480ee83cd310")),
+            ],
+        ),
+        // md5 as the CIFAR page publishes it.
+        DatasetName::Cifar10 => (
+            "https://www.cs.toronto.edu/~kriz",
+            vec![("cifar-10-binary.tar.gz", Checksum::Md5("c32a1d4ab5d03f1284b67883e8d87530"))],
+        ),
+        DatasetName::Digits => ("", vec![]),
+    }
+}
+
+/// The folders searched for a dataset, in order.
+pub fn search_folders(name: DatasetName, data_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = data_dir {
+        dirs.push(d.to_path_buf());
+        dirs.push(d.join(name.folder()));
+    }
+    dirs.push(Path::new("data").join(name.folder()));
+    dirs.push(Path::new("/usr/share/datasets").join(name.folder()));
+    dirs
+}
+
+/// `dir/stem.gz` or `dir/stem`, whichever exists.
+fn idx_file(dir: &Path, stem: &str) -> Option<PathBuf> {
+    [dir.join(format!("{stem}.gz")), dir.join(stem)]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+fn cifar_folder(dir: &Path) -> Option<PathBuf> {
+    [dir.join(cifar::FOLDER), dir.to_path_buf()]
+        .into_iter()
+        .find(|d| d.join(cifar::TEST_FILE).is_file() && cifar::TRAIN_FILES.iter().all(|f| d.join(f).is_file()))
+}
+
+/// Whether a dataset's files can be found locally (without downloading).
+pub fn available_locally(name: DatasetName, data_dir: Option<&Path>) -> bool {
+    match name {
+        DatasetName::Digits => true,
+        DatasetName::Cifar10 => search_folders(name, data_dir).iter().any(|d| {
+            cifar_folder(d).is_some() || d.join("cifar-10-binary.tar.gz").is_file()
+        }),
+        _ => search_folders(name, data_dir)
+            .iter()
+            .any(|d| IDX_FILES.iter().all(|f| idx_file(d, f).is_some())),
+    }
+}
+
+/// Downloads the dataset's files into `data/<folder>/` (or `$FERROGRAD_MIRROR/<file>`).
+fn download_into(name: DatasetName, dest: &Path) -> Result<()> {
+    let (base, files) = sources(name);
+    let base = std::env::var(MIRROR_VAR).unwrap_or_else(|_| base.to_string());
+    for (file, checksum) in files {
+        let target = dest.join(file);
+        if target.is_file() && download::file_digest(&target, &checksum).is_ok_and(|d| {
+            d == match checksum {
+                Checksum::Sha256(s) | Checksum::Md5(s) => s,
+            }
+        }) {
+            continue;
+        }
+        eprintln!("downloading {base}/{file} to {}", target.display());
+        download::download(&format!("{}/{file}", base.trim_end_matches('/')), &target, &checksum)?;
+    }
+    Ok(())
+}
+
+fn missing_error(name: DatasetName, data_dir: Option<&Path>, why: &anyhow::Error) -> anyhow::Error {
+    let files: Vec<String> = match name {
+        DatasetName::Cifar10 => vec!["cifar-10-binary.tar.gz (or cifar-10-batches-bin/)".into()],
+        _ => IDX_FILES.iter().map(|f| format!("{f}.gz")).collect(),
+    };
+    let looked: Vec<String> = search_folders(name, data_dir)
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    anyhow::anyhow!(
+        "{name}: dataset files not found (looked in {}) and the download failed ({why:#}); put {} in data/{}/ or pass --data-dir DIR",
+        looked.join(", "),
+        files.join(", "),
+        name.folder()
+    )
+}
+
+/// Loads a dataset's training and test sets, finding (or downloading) its files.
+pub fn load_dataset(name: DatasetName, data_dir: Option<&Path>) -> Result<(Dataset, Dataset)> {
+    match name {
+        DatasetName::Digits => load_digits(),
+        DatasetName::Mnist | DatasetName::Fashion => {
+            let dir = match search_folders(name, data_dir)
+                .into_iter()
+                .find(|d| IDX_FILES.iter().all(|f| idx_file(d, f).is_some()))
+            {
+                Some(d) => d,
+                None => {
+                    let dest = Path::new("data").join(name.folder());
+                    download_into(name, &dest).map_err(|e| missing_error(name, data_dir, &e))?;
+                    dest
+                }
+            };
+            let train = load_idx_pair(name, &dir, IDX_FILES[0], IDX_FILES[1])?;
+            let test = load_idx_pair(name, &dir, IDX_FILES[2], IDX_FILES[3])?;
+            Ok((train, test))
+        }
+        DatasetName::Cifar10 => {
+            let folders = search_folders(name, data_dir);
+            let found = folders.iter().find_map(|d| cifar_folder(d));
+            let dir = match found {
+                Some(d) => d,
+                None => {
+                    let archive_dir = folders
+                        .iter()
+                        .find(|d| d.join("cifar-10-binary.tar.gz").is_file())
+                        .cloned();
+                    let archive_dir = match archive_dir {
+                        Some(d) => d,
+                        None => {
+                            let dest = Path::new("data").join(name.folder());
+                            download_into(name, &dest)
+                                .map_err(|e| missing_error(name, data_dir, &e))?;
+                            dest
+                        }
+                    };
+                    let dest = Path::new("data").join(name.folder());
+                    cifar::unpack(&archive_dir.join("cifar-10-binary.tar.gz"), &dest)?;
+                    cifar_folder(&dest).with_context(|| {
+                        format!("{}: the archive did not contain the CIFAR-10 batches", dest.display())
+                    })?
+                }
+            };
+            load_cifar(&dir)
+        }
+    }
+}
+
+/// Loads the CIFAR-10 batches of a `cifar-10-batches-bin` folder (grayscale).
+pub fn load_cifar(dir: &Path) -> Result<(Dataset, Dataset)> {
+    let mut features = Vec::new();
+    let mut labels = Vec::new();
+    for f in cifar::TRAIN_FILES {
+        let (x, y) = cifar::read(&dir.join(f))?;
+        features.extend(x);
+        labels.extend(y);
+    }
+    let train = cifar_dataset(features, labels);
+    let (x, y) = cifar::read(&dir.join(cifar::TEST_FILE))?;
+    Ok((train, cifar_dataset(x, y)))
+}
+
+fn cifar_dataset(features: Vec<f32>, labels: Vec<u8>) -> Dataset {
+    let n = labels.len();
+    Dataset {
+        name: DatasetName::Cifar10,
+        features: Array2::from_shape_vec((n, cifar::PIXELS), features).expect("whole records"),
+        labels: labels.into_iter().map(usize::from).collect(),
+        height: 32,
+        width: 32,
+        classes: DatasetName::Cifar10.class_names(),
+    }
+}
+
+/// Loads one IDX images/labels pair, checking that they belong together.
+pub fn load_idx_pair(name: DatasetName, dir: &Path, images: &str, labels: &str) -> Result<Dataset> {
+    let ip = idx_file(dir, images).with_context(|| format!("{}: no {images}(.gz)", dir.display()))?;
+    let lp = idx_file(dir, labels).with_context(|| format!("{}: no {labels}(.gz)", dir.display()))?;
+    let img = idx::read_images(&ip)?;
+    let lab = idx::read_labels(&lp, 10)?;
+    if img.count != lab.len() {
+        bail!(
+            "{}: {} labels for {} images in {}",
+            lp.display(),
+            lab.len(),
+            img.count,
+            ip.display()
+        );
+    }
+    let d = img.rows * img.cols;
+    let features = Array2::from_shape_vec(
+        (img.count, d),
+        img.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
+    )
+    .expect("IDX sizes were checked");
+    Ok(Dataset {
+        name,
+        features,
+        labels: lab.into_iter().map(usize::from).collect(),
+        height: img.rows,
+        width: img.cols,
+        classes: name.class_names(),
+    })
+}
+
+/// Every `DIGITS_TEST_EVERY`-th row of the digits file (rows 5, 10, 15, … counting from 1) is
+/// a test image: 359 of 1,797, a fixed split anyone can reproduce. The rows are ordered by
+/// writer, so an interleaved split shares writers between training and test, like the usual
+/// random splits of this set; the last 20% (unseen writers) is a harder test (report.md).
+pub const DIGITS_TEST_EVERY: usize = 5;
+
+/// Parses the UCI digits CSV (64 pixel values in 0..16, then the label, per row).
+pub fn parse_digits_csv(text: &str, origin: &str) -> Result<Dataset> {
+    let mut features = Vec::new();
+    let mut labels = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != 65 {
+            bail!("{origin}: line {}: {} fields, expected 65", i + 1, fields.len());
+        }
+        for (j, f) in fields.iter().enumerate() {
+            let v: u32 = f.trim().parse().map_err(|_| {
+                anyhow::anyhow!("{origin}: line {}: field {} ({f:?}) is not a whole number", i + 1, j + 1)
+            })?;
+            if j < 64 {
+                if v > 16 {
+                    bail!("{origin}: line {}: pixel {v} outside 0..16", i + 1);
+                }
+                features.push(v as f32 / 16.0);
+            } else {
+                if v > 9 {
+                    bail!("{origin}: line {}: label {v} outside 0..9", i + 1);
+                }
+                labels.push(v as usize);
+            }
+        }
+    }
+    let n = labels.len();
+    Ok(Dataset {
+        name: DatasetName::Digits,
+        features: Array2::from_shape_vec((n, 64), features).expect("64 per row"),
+        labels,
+        height: 8,
+        width: 8,
+        classes: DatasetName::Digits.class_names(),
+    })
+}
+
+/// The embedded digits: 1,438 training and 359 test images (see [`DIGITS_TEST_EVERY`]).
+pub fn load_digits() -> Result<(Dataset, Dataset)> {
+    let mut text = String::new();
+    GzDecoder::new(DIGITS_CSV_GZ)
+        .read_to_string(&mut text)
+        .context("embedded digits.csv.gz: cannot decompress")?;
+    let all = parse_digits_csv(&text, "embedded digits.csv.gz")?;
+    let (test, train): (Vec<usize>, Vec<usize>) =
+        (0..all.len()).partition(|i| (i + 1) % DIGITS_TEST_EVERY == 0);
+    Ok((all.subset(&train), all.subset(&test)))
+}
+
+/// Shuffled mini-batches of `0..n` for one epoch (the last one may be smaller).
+pub fn shuffled_batches(n: usize, batch: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(rng);
+    order.chunks(batch.max(1)).map(|c| c.to_vec()).collect()
+}

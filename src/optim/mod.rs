@@ -1,0 +1,232 @@
+//! Optimisers (SGD with momentum, Nesterov and weight decay; Adam), learning-rate schedules
+//! and gradient clipping. Updates are done in place on the parameters' buffers, in one pass.
+
+use crate::tensor::elem::Element;
+use crate::Tensor;
+use ndarray::{ArrayD, Zip};
+use serde::{Deserialize, Serialize};
+
+/// Something that updates parameters from their gradients.
+pub trait Optimizer<T: Element> {
+    /// One update with learning rate `lr`; parameters without a gradient are left alone.
+    fn step(&mut self, params: &[Tensor<T>], lr: f64);
+    /// The optimiser's state (momentum buffers and the like), for checkpoints.
+    fn state(&self) -> Vec<ArrayD<T>>;
+    /// Restores [`state`](Optimizer::state).
+    fn set_state(&mut self, state: Vec<ArrayD<T>>);
+}
+
+/// Stochastic gradient descent with (heavy-ball or Nesterov) momentum and L2 weight decay,
+/// PyTorch's formulation:
+/// `g ← ∇θ + λθ;  v ← μv + g;  θ ← θ − η·(g + μv if nesterov else v)`.
+///
+/// ```
+/// use ferrograd::optim::{Optimizer, Sgd};
+/// use ferrograd::Tensor;
+/// let w = Tensor::<f32>::from_vec(vec![1.0], &[1]).with_grad();
+/// let mut sgd = Sgd::new(0.9);
+/// for _ in 0..2 {
+///     w.zero_grad();
+///     (&w * &w).sum().backward(); // gradient 2w
+///     sgd.step(&[w.clone()], 0.1);
+/// }
+/// // v₁ = 2, w₁ = 0.8; v₂ = 0.9·2 + 1.6 = 3.4, w₂ = 0.8 − 0.34 = 0.46
+/// assert!((w.item() - 0.46).abs() < 1e-6);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sgd<T: Element = f32> {
+    /// Momentum μ (0 for plain SGD).
+    pub momentum: f64,
+    /// Use Nesterov's look-ahead form.
+    pub nesterov: bool,
+    /// L2 penalty λ added to the gradient.
+    pub weight_decay: f64,
+    velocity: Vec<ArrayD<T>>,
+}
+
+impl<T: Element> Sgd<T> {
+    /// SGD with momentum `momentum`, no Nesterov, no weight decay.
+    pub fn new(momentum: f64) -> Self {
+        Sgd {
+            momentum,
+            nesterov: false,
+            weight_decay: 0.0,
+            velocity: Vec::new(),
+        }
+    }
+}
+
+impl<T: Element> Optimizer<T> for Sgd<T> {
+    fn step(&mut self, params: &[Tensor<T>], lr: f64) {
+        if self.velocity.len() != params.len() {
+            self.velocity = params.iter().map(|p| ArrayD::zeros(p.value().raw_dim())).collect();
+        }
+        let (mu, wd, lr) = (T::of(self.momentum), T::of(self.weight_decay), T::of(lr));
+        let nesterov = self.nesterov;
+        for (p, v) in params.iter().zip(&mut self.velocity) {
+            let Some(g) = p.grad() else { continue };
+            let g = g.value();
+            p.update(|theta| {
+                Zip::from(theta).and(v).and(&*g).for_each(|t, v, &g| {
+                    let g = g + wd * *t;
+                    *v = mu * *v + g;
+                    *t = *t - lr * if nesterov { g + mu * *v } else { *v };
+                });
+            });
+        }
+    }
+    fn state(&self) -> Vec<ArrayD<T>> {
+        self.velocity.clone()
+    }
+    fn set_state(&mut self, state: Vec<ArrayD<T>>) {
+        self.velocity = state;
+    }
+}
+
+/// Adam (Kingma & Ba, 2015) with bias correction; weight decay added to the gradient.
+#[derive(Clone, Debug)]
+pub struct Adam<T: Element = f32> {
+    /// Decay of the first moment.
+    pub beta1: f64,
+    /// Decay of the second moment.
+    pub beta2: f64,
+    /// Added to the denominator.
+    pub eps: f64,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+    steps: u64,
+    m: Vec<ArrayD<T>>,
+    v: Vec<ArrayD<T>>,
+}
+
+impl<T: Element> Default for Adam<T> {
+    fn default() -> Self {
+        Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            steps: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+        }
+    }
+}
+
+impl<T: Element> Optimizer<T> for Adam<T> {
+    fn step(&mut self, params: &[Tensor<T>], lr: f64) {
+        if self.m.len() != params.len() {
+            self.m = params.iter().map(|p| ArrayD::zeros(p.value().raw_dim())).collect();
+            self.v = self.m.clone();
+        }
+        self.steps += 1;
+        let t = self.steps as i32;
+        let (b1, b2) = (self.beta1, self.beta2);
+        let step = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+        let (b1, b2, eps, wd, step) = (T::of(b1), T::of(b2), T::of(self.eps), T::of(self.weight_decay), T::of(step));
+        let one = T::one();
+        for ((p, m), v) in params.iter().zip(&mut self.m).zip(&mut self.v) {
+            let Some(g) = p.grad() else { continue };
+            let g = g.value();
+            p.update(|theta| {
+                Zip::from(theta).and(m).and(v).and(&*g).for_each(|t, m, v, &g| {
+                    let g = g + wd * *t;
+                    *m = b1 * *m + (one - b1) * g;
+                    *v = b2 * *v + (one - b2) * g * g;
+                    *t = *t - step * *m / (v.sqrt() + eps);
+                });
+            });
+        }
+    }
+    fn state(&self) -> Vec<ArrayD<T>> {
+        let mut s = self.m.clone();
+        s.extend(self.v.iter().cloned());
+        s.push(ArrayD::from_elem(ndarray::IxDyn(&[1]), T::of(self.steps as f64)));
+        s
+    }
+    fn set_state(&mut self, mut state: Vec<ArrayD<T>>) {
+        if let Some(t) = state.pop() {
+            self.steps = t.iter().next().map(|x| x.to_f64_lossless() as u64).unwrap_or(0);
+        }
+        let half = state.len() / 2;
+        self.v = state.split_off(half);
+        self.m = state;
+    }
+}
+
+/// A learning-rate schedule, evaluated per epoch (epoch 0 is the first).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Schedule {
+    /// `η₀` throughout.
+    Constant,
+    /// `η₀ · γ^⌊epoch / every⌋`.
+    Step {
+        /// Epochs between decays.
+        every: usize,
+        /// Factor at each decay.
+        gamma: f64,
+    },
+    /// `η₀ · γ^epoch`.
+    Exponential {
+        /// Factor per epoch.
+        gamma: f64,
+    },
+    /// `η_min + (η₀ − η_min)(1 + cos(π t / T)) / 2` over the `T` epochs after warm-up.
+    Cosine {
+        /// The final learning rate.
+        min_lr: f64,
+    },
+}
+
+/// A schedule with an optional linear warm-up: the learning rate of every epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LrSchedule {
+    /// The peak (initial) learning rate η₀.
+    pub base_lr: f64,
+    /// The decay after warm-up.
+    pub schedule: Schedule,
+    /// Epochs of linear warm-up from `base_lr / (warmup + 1)` up to `base_lr`.
+    pub warmup_epochs: usize,
+    /// Total epochs (cosine decays over `epochs − warmup_epochs`).
+    pub epochs: usize,
+}
+
+impl LrSchedule {
+    /// The learning rate during `epoch` (0-based).
+    pub fn lr(&self, epoch: usize) -> f64 {
+        if epoch < self.warmup_epochs {
+            return self.base_lr * (epoch + 1) as f64 / (self.warmup_epochs + 1) as f64;
+        }
+        let t = epoch - self.warmup_epochs;
+        match self.schedule {
+            Schedule::Constant => self.base_lr,
+            Schedule::Step { every, gamma } => self.base_lr * gamma.powi((t / every.max(1)) as i32),
+            Schedule::Exponential { gamma } => self.base_lr * gamma.powi(t as i32),
+            Schedule::Cosine { min_lr } => {
+                let total = self.epochs.saturating_sub(self.warmup_epochs).max(1) as f64;
+                min_lr + (self.base_lr - min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * t as f64 / total).cos())
+            }
+        }
+    }
+}
+
+/// Scales all gradients so that their global L2 norm is at most `max_norm`; returns the norm
+/// before clipping.
+pub fn clip_grad_norm<T: Element>(params: &[Tensor<T>], max_norm: f64) -> f64 {
+    let total: f64 = params
+        .iter()
+        .filter_map(|p| p.grad())
+        .map(|g| g.value().iter().map(|&x| x.to_f64_lossless().powi(2)).sum::<f64>())
+        .sum::<f64>()
+        .sqrt();
+    if total > max_norm && total > 0.0 {
+        let scale = T::of(max_norm / total);
+        for p in params {
+            if let Some(g) = p.grad() {
+                g.update(|mut v| v.mapv_inplace(|x| x * scale));
+            }
+        }
+    }
+    total
+}

@@ -1,0 +1,80 @@
+//! Using a saved model: loading it, predicting labels and probabilities, and scoring the
+//! predictions (accuracy, per-class accuracy, confusion matrix).
+
+use crate::artifacts::ModelFile;
+use crate::nn::Mlp;
+use anyhow::Result;
+use ndarray::Array2;
+use std::path::Path;
+
+/// A model read from disk: its file (architecture, dataset, classes...) and the network.
+pub struct LoadedModel {
+    /// The decoded, validated file.
+    pub file: ModelFile,
+    /// The network, ready to run.
+    pub mlp: Mlp<f32>,
+}
+
+/// Reads and validates a model file.
+pub fn load_model(path: &Path) -> Result<LoadedModel> {
+    let file = ModelFile::load(path)?;
+    let mlp = file.to_mlp();
+    Ok(LoadedModel { file, mlp })
+}
+
+/// Labels and class probabilities for a batch.
+pub struct Prediction {
+    /// The most probable class of each row.
+    pub labels: Vec<usize>,
+    /// Softmax probabilities, one row per input.
+    pub probabilities: Array2<f32>,
+}
+
+/// Predicts each row of `x` (features already normalised as the model's file says).
+///
+/// # Panics
+/// When `x`'s width is not the model's input size.
+pub fn predict(model: &Mlp<f32>, x: &Array2<f32>) -> Prediction {
+    let (labels, probabilities) = crate::train::predict_features(model, x);
+    Prediction {
+        labels,
+        probabilities,
+    }
+}
+
+/// How well predictions match the truth.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Scores {
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// Fraction correct within each true class.
+    pub per_class_accuracy: Vec<f64>,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// Scores predicted against true labels over `classes` classes.
+pub fn score(predicted: &[usize], truth: &[usize], classes: usize) -> Scores {
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    for (&p, &t) in predicted.iter().zip(truth) {
+        confusion[t][p] += 1;
+    }
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    let per_class_accuracy = confusion
+        .iter()
+        .enumerate()
+        .map(|(c, row)| {
+            let n: usize = row.iter().sum();
+            if n == 0 {
+                f64::NAN
+            } else {
+                row[c] as f64 / n as f64
+            }
+        })
+        .collect();
+    Scores {
+        accuracy: correct as f64 / truth.len().max(1) as f64,
+        per_class_accuracy,
+        confusion,
+    }
+}
