@@ -16,16 +16,22 @@ fn matmul(c: &mut Criterion) {
         let a = Tensor::<f32>::rand_normal(&[m, k], 0.0, 1.0, 1);
         let b = Tensor::<f32>::rand_normal(&[k, n], 0.0, 1.0, 2);
         g.throughput(Throughput::Elements((2 * m * k * n) as u64));
-        g.bench_function(BenchmarkId::from_parameter(format!("{m}x{k}x{n}")), |bench| {
-            let _ng = no_grad();
-            bench.iter(|| black_box(a.matmul(&b)))
-        });
+        g.bench_function(
+            BenchmarkId::from_parameter(format!("{m}x{k}x{n}")),
+            |bench| {
+                let _ng = no_grad();
+                bench.iter(|| black_box(a.matmul(&b)))
+            },
+        );
         // The backward's transposed operand: a strided view handed straight to GEMM.
-        g.bench_function(BenchmarkId::from_parameter(format!("{m}x{k}x{n}_transposed")), |bench| {
-            let _ng = no_grad();
-            let bt = b.t();
-            bench.iter(|| black_box(a.matmul(&bt.t())))
-        });
+        g.bench_function(
+            BenchmarkId::from_parameter(format!("{m}x{k}x{n}_transposed")),
+            |bench| {
+                let _ng = no_grad();
+                let bt = b.t();
+                bench.iter(|| black_box(a.matmul(&bt.t())))
+            },
+        );
     }
     g.finish();
 }

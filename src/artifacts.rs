@@ -12,10 +12,20 @@ use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename), creating folders.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create folder", dir.display()))?;
-    let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create folder", dir.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -125,8 +135,9 @@ impl ModelFile {
 
     /// Decodes and validates: format, version, architecture, every shape, the activation.
     pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<ModelFile> {
-        let m: ModelFile = rmp_serde::from_slice(bytes)
-            .map_err(|e| anyhow::anyhow!("{}: not a ferrograd model file ({e})", origin.display()))?;
+        let m: ModelFile = rmp_serde::from_slice(bytes).map_err(|e| {
+            anyhow::anyhow!("{}: not a ferrograd model file ({e})", origin.display())
+        })?;
         m.validate(origin)?;
         Ok(m)
     }
@@ -153,7 +164,10 @@ impl ModelFile {
             if w[0] * w[1] > MAX_LAYER_WEIGHTS {
                 bail!("{o}: layer {i} of {}×{} weights is too large", w[0], w[1]);
             }
-            if l.weight_shape != [w[0], w[1]] || l.weight.len() != w[0] * w[1] || l.bias.len() != w[1] {
+            if l.weight_shape != [w[0], w[1]]
+                || l.weight.len() != w[0] * w[1]
+                || l.bias.len() != w[1]
+            {
                 bail!(
                     "{o}: layer {i} has weights {:?} ({} values) and {} biases, architecture needs {}×{} and {}",
                     l.weight_shape,
@@ -172,13 +186,24 @@ impl ModelFile {
             bail!("{o}: unknown activation {:?}", self.activation);
         }
         if self.input_shape.len() != 2 || self.input_shape[0] * self.input_shape[1] != a[0] {
-            bail!("{o}: input shape {:?} does not give {} inputs", self.input_shape, a[0]);
+            bail!(
+                "{o}: input shape {:?} does not give {} inputs",
+                self.input_shape,
+                a[0]
+            );
         }
         if self.classes.len() != *a.last().unwrap() {
-            bail!("{o}: {} class names for {} outputs", self.classes.len(), a.last().unwrap());
+            bail!(
+                "{o}: {} class names for {} outputs",
+                self.classes.len(),
+                a.last().unwrap()
+            );
         }
         if !(self.normalisation.divisor.is_finite() && self.normalisation.divisor > 0.0) {
-            bail!("{o}: normalisation divisor {} is not positive", self.normalisation.divisor);
+            bail!(
+                "{o}: normalisation divisor {} is not positive",
+                self.normalisation.divisor
+            );
         }
         Ok(())
     }
@@ -208,11 +233,17 @@ impl ModelFile {
 
     /// Reads and validates a model file; the file's size is checked before it is read.
     pub fn load(path: &Path) -> Result<ModelFile> {
-        let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
         if meta.len() > MAX_MODEL_BYTES {
-            bail!("{}: {} bytes is too large for a model file", path.display(), meta.len());
+            bail!(
+                "{}: {} bytes is too large for a model file",
+                path.display(),
+                meta.len()
+            );
         }
-        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
         Self::from_bytes(&bytes, path)
     }
 }
@@ -220,7 +251,10 @@ impl ModelFile {
 /// The newest `*.msgpack` in `dir` (by modification time).
 pub fn newest_model(dir: &Path) -> Result<PathBuf> {
     let entries = std::fs::read_dir(dir).with_context(|| {
-        format!("{}: no models folder (train a model first, or pass --model PATH)", dir.display())
+        format!(
+            "{}: no models folder (train a model first, or pass --model PATH)",
+            dir.display()
+        )
     })?;
     entries
         .filter_map(|e| e.ok())
@@ -228,5 +262,10 @@ pub fn newest_model(dir: &Path) -> Result<PathBuf> {
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .max_by_key(|(t, _)| *t)
         .map(|(_, p)| p)
-        .with_context(|| format!("{}: no *.msgpack model (train one first, or pass --model PATH)", dir.display()))
+        .with_context(|| {
+            format!(
+                "{}: no *.msgpack model (train one first, or pass --model PATH)",
+                dir.display()
+            )
+        })
 }

@@ -126,7 +126,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: u32,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 0.05, value_parser = positive_f64)]
+    #[arg(long, default_value_t = 0.03, value_parser = positive_f64)]
     pub lr: f64,
     /// SGD momentum in [0, 1).
     #[arg(long, default_value_t = 0.9, value_parser = momentum)]
@@ -135,7 +135,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub nesterov: bool,
     /// L2 weight decay.
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f64)]
+    #[arg(long, default_value_t = 5e-4, value_parser = non_negative_f64)]
     pub weight_decay: f64,
     /// Optimiser.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
@@ -303,8 +303,12 @@ fn choose_dataset(given: Option<DatasetName>, data_dir: Option<&Path>) -> Result
             return Ok(DatasetName::ALL[i - 1]);
         }
     }
-    DatasetName::parse(answer)
-        .with_context(|| format!("{answer:?} is not a dataset: choose one of {}", names.join(", ")))
+    DatasetName::parse(answer).with_context(|| {
+        format!(
+            "{answer:?} is not a dataset: choose one of {}",
+            names.join(", ")
+        )
+    })
 }
 
 fn compare(args: &TrainArgs) -> Result<()> {
@@ -328,9 +332,17 @@ fn compare(args: &TrainArgs) -> Result<()> {
     for (key, label, f) in metrics {
         let series: Vec<Series> = runs
             .iter()
-            .map(|r| Series::by_epoch(r.config.activation.as_str(), &r.epochs.iter().map(f).collect::<Vec<_>>()))
+            .map(|r| {
+                Series::by_epoch(
+                    r.config.activation.as_str(),
+                    &r.epochs.iter().map(f).collect::<Vec<_>>(),
+                )
+            })
             .collect();
-        let path = args.out.join("plots").join(format!("compare_{key}_{dataset}.png"));
+        let path = args
+            .out
+            .join("plots")
+            .join(format!("compare_{key}_{dataset}.png"));
         plot::line_chart(
             &path,
             &Chart {
@@ -360,7 +372,10 @@ fn compare(args: &TrainArgs) -> Result<()> {
             r.final_metrics.train_seconds
         );
     }
-    println!("plots   {}/plots/compare_*_{dataset}.png", args.out.display());
+    println!(
+        "plots   {}/plots/compare_*_{dataset}.png",
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -373,7 +388,11 @@ fn predict(args: &PredictArgs) -> Result<()> {
     let dataset = match args.dataset {
         Some(d) => d,
         None => DatasetName::parse(&loaded.file.dataset).with_context(|| {
-            format!("{}: unknown dataset {:?}; pass --dataset", path.display(), loaded.file.dataset)
+            format!(
+                "{}: unknown dataset {:?}; pass --dataset",
+                path.display(),
+                loaded.file.dataset
+            )
         })?,
     };
     let (_, test) = ferrograd::load_dataset(dataset, args.data_dir.as_deref())?;
@@ -389,13 +408,21 @@ fn predict(args: &PredictArgs) -> Result<()> {
     let classes = test.classes.len();
     let scores = ferrograd::predict::score(&prediction.labels, &test.labels, classes);
     let tag = format!("{}_{}", loaded.file.activation, dataset);
-    let grid = args.out.join("predicted_images").join(format!("sample_predictions_{tag}.png"));
+    let grid = args
+        .out
+        .join("predicted_images")
+        .join(format!("sample_predictions_{tag}.png"));
     train::write_prediction_grid(&loaded.mlp, &test, args.show_examples as usize, &grid, &tag)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&scores)?);
         return Ok(());
     }
-    println!("model {} ({} on {})", path.display(), loaded.file.activation, loaded.file.dataset);
+    println!(
+        "model {} ({} on {})",
+        path.display(),
+        loaded.file.activation,
+        loaded.file.dataset
+    );
     println!(
         "test accuracy {:.2}% ({} of {} images)",
         100.0 * scores.accuracy,
@@ -445,7 +472,11 @@ fn gradcheck(json: bool, seed: u64) -> Result<()> {
             );
         }
     }
-    let failed: Vec<&str> = reports.iter().filter(|r| !r.pass).map(|r| r.op.as_str()).collect();
+    let failed: Vec<&str> = reports
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| r.op.as_str())
+        .collect();
     if failed.is_empty() {
         Ok(())
     } else {

@@ -21,16 +21,21 @@
 #[cfg(feature = "openblas")]
 extern crate blas_src;
 
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod build_info;
 pub mod tensor;
 
+pub use data::load_dataset;
+pub use predict::{load_model, predict};
 pub use tensor::check::{gradcheck, gradgradcheck};
 pub use tensor::elem::Element;
 pub use tensor::functional::{hessian, hvp, jacobian};
 pub use tensor::graph::{enable_grad, grad, is_grad_enabled, no_grad};
 pub use tensor::Tensor;
-pub use data::load_dataset;
-pub use predict::{load_model, predict};
 pub use train::{train, TrainConfig};
 
 /// The names most programs need: `use ferrograd::prelude::*;`.
@@ -41,11 +46,11 @@ pub mod prelude {
     pub use crate::{hvp, threads};
 }
 
-pub mod threads;
+pub mod artifacts;
 pub mod data;
 pub mod nn;
 pub mod optim;
-pub mod artifacts;
 pub mod plot;
-pub mod train;
 pub mod predict;
+pub mod threads;
+pub mod train;

@@ -36,7 +36,11 @@ impl Series {
     pub fn by_epoch(name: &str, ys: &[f64]) -> Series {
         Series {
             name: name.into(),
-            points: ys.iter().enumerate().map(|(i, &y)| ((i + 1) as f64, y)).collect(),
+            points: ys
+                .iter()
+                .enumerate()
+                .map(|(i, &y)| ((i + 1) as f64, y))
+                .collect(),
         }
     }
 }
@@ -86,8 +90,14 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
     {
         let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let xs = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), chart.log_log);
-        let ys = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), chart.log_log);
+        let xs = range(
+            series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+            chart.log_log,
+        );
+        let ys = range(
+            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+            chart.log_log,
+        );
         let mut builder = ChartBuilder::on(&root);
         builder
             .caption(chart.title, (FAMILY, 26))
@@ -101,6 +111,8 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
                     .x_desc(chart.x_label)
                     .y_desc(chart.y_label)
                     .label_style((FAMILY, 16))
+                    .x_label_formatter(&|x| format_tick(*x))
+                    .y_label_formatter(&|y| format_tick(*y))
                     .axis_desc_style((FAMILY, 18))
                     .draw()
                     .map_err(draw_err)?;
@@ -110,12 +122,18 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
                         .points
                         .iter()
                         .copied()
-                        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!chart.log_log || (*x > 0.0 && *y > 0.0)))
+                        .filter(|(x, y)| {
+                            x.is_finite()
+                                && y.is_finite()
+                                && (!chart.log_log || (*x > 0.0 && *y > 0.0))
+                        })
                         .collect();
                     ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                         .map_err(draw_err)?
                         .label(s.name.as_str())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                        });
                     if pts.len() <= 60 {
                         ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
                             .map_err(draw_err)?;
@@ -135,7 +153,9 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
                 .build_cartesian_2d((xs.0..xs.1).log_scale(), (ys.0..ys.1).log_scale())
                 .map_err(draw_err)?);
         } else {
-            draw!(builder.build_cartesian_2d(xs.0..xs.1, ys.0..ys.1).map_err(draw_err)?);
+            draw!(builder
+                .build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)
+                .map_err(draw_err)?);
         }
         root.present().map_err(draw_err)?;
     }
@@ -154,14 +174,23 @@ pub struct Tile<'a> {
 }
 
 /// Draws tiles of `height × width` images in a grid with captions into a PNG.
-pub fn image_grid(path: &Path, title: &str, tiles: &[Tile], height: usize, width: usize) -> Result<(u32, u32)> {
+pub fn image_grid(
+    path: &Path,
+    title: &str,
+    tiles: &[Tile],
+    height: usize,
+    width: usize,
+) -> Result<(u32, u32)> {
     register_font();
     let cols = (tiles.len() as f64).sqrt().ceil().max(1.0) as usize;
     let rows = tiles.len().div_ceil(cols).max(1);
     let cell = 120u32;
     let caption_h = 24u32;
     let title_h = 40u32;
-    let (w, h) = (cols as u32 * cell, title_h + rows as u32 * (cell + caption_h));
+    let (w, h) = (
+        cols as u32 * cell,
+        title_h + rows as u32 * (cell + caption_h),
+    );
     let mut buf = vec![0u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
@@ -175,27 +204,60 @@ pub fn image_grid(path: &Path, title: &str, tiles: &[Tile], height: usize, width
             let y0 = title_h as i32 + r as i32 * (cell + caption_h) as i32 + 4;
             for i in 0..height {
                 for j in 0..width {
-                    let v = t.pixels.get(i * width + j).copied().unwrap_or(0.0).clamp(0.0, 1.0);
+                    let v = t
+                        .pixels
+                        .get(i * width + j)
+                        .copied()
+                        .unwrap_or(0.0)
+                        .clamp(0.0, 1.0);
                     let g = (255.0 * (1.0 - v)) as u8;
                     let (px, py) = (x0 + j as i32 * scale, y0 + i as i32 * scale);
-                    root.draw(&Rectangle::new([(px, py), (px + scale, py + scale)], RGBColor(g, g, g).filled()))
-                        .map_err(draw_err)?;
+                    root.draw(&Rectangle::new(
+                        [(px, py), (px + scale, py + scale)],
+                        RGBColor(g, g, g).filled(),
+                    ))
+                    .map_err(draw_err)?;
                 }
             }
-            let color = if t.highlight { RGBColor(214, 39, 40) } else { BLACK };
+            let color = if t.highlight {
+                RGBColor(214, 39, 40)
+            } else {
+                BLACK
+            };
             if t.highlight {
                 let (x1, y1) = (x0 + width as i32 * scale, y0 + height as i32 * scale);
-                root.draw(&Rectangle::new([(x0 - 2, y0 - 2), (x1 + 2, y1 + 2)], color.stroke_width(2)))
-                    .map_err(draw_err)?;
+                root.draw(&Rectangle::new(
+                    [(x0 - 2, y0 - 2), (x1 + 2, y1 + 2)],
+                    color.stroke_width(2),
+                ))
+                .map_err(draw_err)?;
             }
             let ty = y0 + height as i32 * scale + 4;
-            root.draw_text(&t.caption, &(FAMILY, 14).into_font().color(&color), (x0, ty))
-                .map_err(draw_err)?;
+            root.draw_text(
+                &t.caption,
+                &(FAMILY, 14).into_font().color(&color),
+                (x0, ty),
+            )
+            .map_err(draw_err)?;
         }
         root.present().map_err(draw_err)?;
     }
     save_png(path, &buf, w, h)?;
     Ok((w, h))
+}
+
+/// Ticks without trailing zeros: `2` not `2.0`, `0.05`, `1e-4` for tiny values.
+fn format_tick(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{v:.0e}");
+    }
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
 }
 
 fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
@@ -204,7 +266,8 @@ fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 
 /// Encodes an RGB buffer as PNG and writes it atomically.
 fn save_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<()> {
-    let img = image::RgbImage::from_raw(w, h, rgb.to_vec()).context("image buffer of the wrong size")?;
+    let img =
+        image::RgbImage::from_raw(w, h, rgb.to_vec()).context("image buffer of the wrong size")?;
     let mut bytes = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, image::ImageFormat::Png)
         .with_context(|| format!("{}: cannot encode PNG", path.display()))?;

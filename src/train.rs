@@ -100,10 +100,10 @@ impl Default for TrainConfig {
             hidden: vec![128, 128, 128],
             epochs: 20,
             batch_size: 32,
-            lr: 0.05,
+            lr: 0.03,
             momentum: 0.9,
             nesterov: false,
-            weight_decay: 0.0,
+            weight_decay: 5e-4,
             optimizer: OptimizerKind::Sgd,
             schedule: ScheduleKind::Cosine,
             step_every: 10,
@@ -130,7 +130,9 @@ impl TrainConfig {
                 gamma: self.gamma,
             },
             ScheduleKind::Exponential => Schedule::Exponential { gamma: self.gamma },
-            ScheduleKind::Cosine => Schedule::Cosine { min_lr: self.min_lr },
+            ScheduleKind::Cosine => Schedule::Cosine {
+                min_lr: self.min_lr,
+            },
         };
         LrSchedule {
             base_lr: self.lr,
@@ -149,10 +151,16 @@ impl TrainConfig {
             bail!("learning rate must be positive, got {}", self.lr);
         }
         if self.hidden.is_empty() || self.hidden.contains(&0) {
-            bail!("--hidden needs at least one positive width, got {:?}", self.hidden);
+            bail!(
+                "--hidden needs at least one positive width, got {:?}",
+                self.hidden
+            );
         }
         if !(0.0..1.0).contains(&self.val_fraction) {
-            bail!("validation fraction must be in [0, 1), got {}", self.val_fraction);
+            bail!(
+                "validation fraction must be in [0, 1), got {}",
+                self.val_fraction
+            );
         }
         Ok(())
     }
@@ -253,7 +261,12 @@ pub fn normalisation(name: DatasetName) -> Normalisation {
 /// Loads a dataset and splits off the validation set as `config` says.
 pub fn load_splits(config: &TrainConfig) -> Result<Splits> {
     let (train, test) = data::load_dataset(config.dataset, config.data_dir.as_deref())?;
-    Ok(data::split_validation(train, test, config.val_fraction, config.seed))
+    Ok(data::split_validation(
+        train,
+        test,
+        config.val_fraction,
+        config.seed,
+    ))
 }
 
 /// The model `config` describes, freshly initialised.
@@ -271,7 +284,13 @@ pub fn argmax_rows(logits: &ndarray::ArrayView2<f32>) -> Vec<usize> {
         .map(|row| {
             row.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) })
+                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+                    if v > bv {
+                        (i, v)
+                    } else {
+                        (bi, bv)
+                    }
+                })
                 .0
         })
         .collect()
@@ -294,7 +313,11 @@ pub fn evaluate(model: &Mlp<f32>, data: &Dataset) -> (f64, f64) {
         loss += logits.cross_entropy(labels).item() as f64 * (end - start) as f64;
         let v = logits.value();
         let v2 = v.view().into_dimensionality::<ndarray::Ix2>().unwrap();
-        correct += argmax_rows(&v2).iter().zip(labels).filter(|(p, l)| p == l).count();
+        correct += argmax_rows(&v2)
+            .iter()
+            .zip(labels)
+            .filter(|(p, l)| p == l)
+            .count();
     }
     (loss / data.len() as f64, correct as f64 / data.len() as f64)
 }
@@ -373,9 +396,16 @@ pub fn train_on(config: &TrainConfig, splits: Splits, quiet: bool) -> Result<Tra
             loss_sum += l * idx.len() as f64;
             let v = logits.value();
             let v2 = v.view().into_dimensionality::<ndarray::Ix2>().unwrap();
-            correct += argmax_rows(&v2).iter().zip(&labels).filter(|(p, l)| p == l).count();
+            correct += argmax_rows(&v2)
+                .iter()
+                .zip(&labels)
+                .filter(|(p, l)| p == l)
+                .count();
             if b % 16 == 0 {
-                bar.set_message(format!("loss {:.4}", loss_sum / ((b + 1) * config.batch_size) as f64));
+                bar.set_message(format!(
+                    "loss {:.4}",
+                    loss_sum / ((b + 1) * config.batch_size) as f64
+                ));
             }
             bar.inc(1);
         }
@@ -464,7 +494,9 @@ impl ArtifactPaths {
                 .iter()
                 .map(|p| out.join("plots").join(format!("{p}_{tag}.png")))
                 .collect(),
-            predictions: out.join("predicted_images").join(format!("sample_predictions_{tag}.png")),
+            predictions: out
+                .join("predicted_images")
+                .join(format!("sample_predictions_{tag}.png")),
         }
     }
 }
@@ -496,7 +528,13 @@ pub fn save_artifacts(report: &TrainReport, out: &Path, examples: usize) -> Resu
     let json = serde_json::to_vec_pretty(&report.results).context("cannot encode results")?;
     write_atomic(&paths.results, &json)?;
     write_plots(&report.results, &paths)?;
-    write_prediction_grid(&report.model, &report.splits.test, examples, &paths.predictions, &tag)?;
+    write_prediction_grid(
+        &report.model,
+        &report.splits.test,
+        examples,
+        &paths.predictions,
+        &tag,
+    )?;
     Ok(paths)
 }
 
@@ -537,8 +575,14 @@ fn write_plots(r: &Results, paths: &ArtifactPaths) -> Result<()> {
         (
             chart(format!("Overfitting gap, {what}"), "gap"),
             vec![
-                Series::by_epoch("train − validation accuracy", &column(r, |m| m.train_accuracy - m.val_accuracy)),
-                Series::by_epoch("validation − train loss", &column(r, |m| m.val_loss - m.train_loss)),
+                Series::by_epoch(
+                    "train − validation accuracy",
+                    &column(r, |m| m.train_accuracy - m.val_accuracy),
+                ),
+                Series::by_epoch(
+                    "validation − train loss",
+                    &column(r, |m| m.val_loss - m.train_loss),
+                ),
             ],
         ),
     ];
@@ -558,14 +602,23 @@ fn write_plots(r: &Results, paths: &ArtifactPaths) -> Result<()> {
 }
 
 /// Draws `n` test images with predicted and true labels (wrong ones in red).
-pub fn write_prediction_grid(model: &Mlp<f32>, test: &Dataset, n: usize, path: &Path, tag: &str) -> Result<(u32, u32)> {
+pub fn write_prediction_grid(
+    model: &Mlp<f32>,
+    test: &Dataset,
+    n: usize,
+    path: &Path,
+    tag: &str,
+) -> Result<(u32, u32)> {
     let n = n.min(test.len()).max(1);
     let head = test.head(n);
     let (predicted, _) = predict_features(model, &head.features);
     let tiles: Vec<Tile> = (0..head.len())
         .map(|i| Tile {
             pixels: head.features.row(i).to_slice().unwrap_or(&[]),
-            caption: format!("{} (true {})", head.classes[predicted[i]], head.classes[head.labels[i]]),
+            caption: format!(
+                "{} (true {})",
+                head.classes[predicted[i]], head.classes[head.labels[i]]
+            ),
             highlight: predicted[i] != head.labels[i],
         })
         .collect();
@@ -592,7 +645,10 @@ pub fn predict_features(model: &Mlp<f32>, x: &Array2<f32>) -> (Vec<usize>, Array
 }
 
 /// Loads, trains and writes every artifact; prints progress and the parameter count.
-pub fn train_and_save(config: &TrainConfig, examples: usize) -> Result<(TrainReport, ArtifactPaths)> {
+pub fn train_and_save(
+    config: &TrainConfig,
+    examples: usize,
+) -> Result<(TrainReport, ArtifactPaths)> {
     config.validate()?;
     let splits = load_splits(config)?;
     println!(
@@ -610,7 +666,11 @@ pub fn train_and_save(config: &TrainConfig, examples: usize) -> Result<(TrainRep
     let count: usize = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
     println!(
         "model {} with {}: {count} parameters; {} threads, blas {}",
-        sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" → "),
+        sizes
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(" → "),
         config.activation,
         rayon::current_num_threads(),
         crate::threads::blas_backend()

@@ -1,4 +1,6 @@
 //! Known answers for the engine, beside the central-difference checks of `tests/gradcheck.rs`.
+// `&[x.clone()]` reads like the math; `std::slice::from_ref(&x)` does not.
+#![allow(clippy::cloned_ref_to_slice_refs)]
 
 use ferrograd::{grad, hessian, hvp, no_grad, Tensor};
 use ndarray::{array, Array2};
@@ -31,15 +33,26 @@ fn hessian_of_quadratic_form_is_a_plus_a_transpose() {
         }
     }
     let expected = &a + &a.t();
-    assert!(h.iter().zip(expected.iter()).all(|(x, y)| (x - y).abs() < 1e-12));
+    assert!(h
+        .iter()
+        .zip(expected.iter())
+        .all(|(x, y)| (x - y).abs() < 1e-12));
     // The functional `hessian` assembles the same matrix.
     let full = hessian(|x| x.matmul(&at.matmul(x)), &x);
-    assert!(full.iter().zip(expected.iter()).all(|(x, y)| (x - y).abs() < 1e-12));
+    assert!(full
+        .iter()
+        .zip(expected.iter())
+        .all(|(x, y)| (x - y).abs() < 1e-12));
 }
 
 #[test]
 fn gradient_of_mean_cross_entropy_is_softmax_minus_one_hot_over_n() {
-    let logits = array![[2.0, -1.0, 0.5], [0.1, 0.2, 0.3], [-3.0, 5.0, 1.0], [1.0, 1.0, 1.0]];
+    let logits = array![
+        [2.0, -1.0, 0.5],
+        [0.1, 0.2, 0.3],
+        [-3.0, 5.0, 1.0],
+        [1.0, 1.0, 1.0]
+    ];
     let labels = [0usize, 2, 1, 1];
     let x = Tensor::<f64>::from_array(logits.clone()).with_grad();
     let loss = x.cross_entropy(&labels);
@@ -188,10 +201,23 @@ fn transposes_are_views_and_feed_gemm_without_copies() {
     assert_eq!(a.value().as_ptr(), at.value().as_ptr());
     assert_eq!(at.value().strides(), &[1, 3]);
     let p = at.matmul(&a);
-    let expected = a.value().t().to_owned().into_dimensionality::<ndarray::Ix2>().unwrap().dot(
-        &a.value().view().into_dimensionality::<ndarray::Ix2>().unwrap(),
-    );
-    assert!(p.to_vec().iter().zip(expected.iter()).all(|(x, y)| (x - y).abs() < 1e-5));
+    let expected = a
+        .value()
+        .t()
+        .to_owned()
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap()
+        .dot(
+            &a.value()
+                .view()
+                .into_dimensionality::<ndarray::Ix2>()
+                .unwrap(),
+        );
+    assert!(p
+        .to_vec()
+        .iter()
+        .zip(expected.iter())
+        .all(|(x, y)| (x - y).abs() < 1e-5));
 }
 
 #[test]
@@ -231,15 +257,24 @@ fn seeded_random_tensors_are_reproducible_and_have_the_asked_moments() {
 #[test]
 fn slicing_concat_and_gather_have_the_right_values() {
     let x = Tensor::<f64>::from_vec((0..12).map(f64::from).collect(), &[3, 4]);
-    assert_eq!(x.slice(1, 1, 3).to_vec(), vec![1.0, 2.0, 5.0, 6.0, 9.0, 10.0]);
-    assert_eq!(x.index_select(&[2, 0, 2]).slice(1, 0, 1).to_vec(), vec![8.0, 0.0, 8.0]);
+    assert_eq!(
+        x.slice(1, 1, 3).to_vec(),
+        vec![1.0, 2.0, 5.0, 6.0, 9.0, 10.0]
+    );
+    assert_eq!(
+        x.index_select(&[2, 0, 2]).slice(1, 0, 1).to_vec(),
+        vec![8.0, 0.0, 8.0]
+    );
     let c = Tensor::concat(&[x.slice(0, 0, 1), x.slice(0, 2, 3)], 0);
     assert_eq!(c.shape(), vec![2, 4]);
     assert_eq!(c.to_vec(), vec![0.0, 1.0, 2.0, 3.0, 8.0, 9.0, 10.0, 11.0]);
     // Gather's gradient adds up repeated rows.
     let w = x.detach().with_grad();
     w.index_select(&[1, 1, 0]).sum().backward();
-    assert_eq!(w.grad().unwrap().sum_axes(&[1], false).to_vec(), vec![4.0, 8.0, 0.0]);
+    assert_eq!(
+        w.grad().unwrap().sum_axes(&[1], false).to_vec(),
+        vec![4.0, 8.0, 0.0]
+    );
 }
 
 #[test]
@@ -272,7 +307,9 @@ fn reshape_mismatch_panics() {
 }
 
 #[test]
-#[should_panic(expected = "backward: a gradient can be created implicitly only for a one-element output")]
+#[should_panic(
+    expected = "backward: a gradient can be created implicitly only for a one-element output"
+)]
 fn backward_of_non_scalar_without_seed_panics() {
     let x = Tensor::<f32>::ones(&[3]).with_grad();
     (&x * &x).backward();

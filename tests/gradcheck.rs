@@ -22,13 +22,44 @@ fn every_op_passes_first_and_second_order_checks_on_several_draws() {
 fn the_catalogue_covers_every_op_the_issue_names() {
     let names: Vec<String> = op_cases(0).into_iter().map(|c| c.name).collect();
     for op in [
-        "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sin", "cos", "tanh", "relu",
-        "sigmoid", "sqrt", "abs", "maximum", "minimum", "clamp", "matmul", "transpose",
-        "permute", "reshape", "broadcast_to", "sum", "mean", "max", "softmax", "log_softmax",
-        "logsumexp", "cross_entropy", "gather", "concat", "slice",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "neg",
+        "pow",
+        "exp",
+        "log",
+        "sin",
+        "cos",
+        "tanh",
+        "relu",
+        "sigmoid",
+        "sqrt",
+        "abs",
+        "maximum",
+        "minimum",
+        "clamp",
+        "matmul",
+        "transpose",
+        "permute",
+        "reshape",
+        "broadcast_to",
+        "sum",
+        "mean",
+        "max",
+        "softmax",
+        "log_softmax",
+        "logsumexp",
+        "cross_entropy",
+        "gather",
+        "concat",
+        "slice",
     ] {
         assert!(
-            names.iter().any(|n| n == op || n.starts_with(&format!("{op}_"))),
+            names
+                .iter()
+                .any(|n| n == op || n.starts_with(&format!("{op}_"))),
             "no gradcheck case for {op}"
         );
     }

@@ -65,7 +65,11 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<f32>, Vec<u8>)> {
             );
         }
         labels.push(rec[0]);
-        let (r, g, b) = (&rec[1..1 + PIXELS], &rec[1 + PIXELS..1 + 2 * PIXELS], &rec[1 + 2 * PIXELS..]);
+        let (r, g, b) = (
+            &rec[1..1 + PIXELS],
+            &rec[1 + PIXELS..1 + 2 * PIXELS],
+            &rec[1 + 2 * PIXELS..],
+        );
         features.extend((0..PIXELS).map(|p| luma(r[p], g[p], b[p])));
     }
     Ok((features, labels))
@@ -73,9 +77,14 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<f32>, Vec<u8>)> {
 
 /// Reads and parses one batch file.
 pub fn read(path: &Path) -> Result<(Vec<f32>, Vec<u8>)> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
     if meta.len() > MAX_FILE {
-        bail!("{}: {} bytes is too large for a CIFAR-10 batch", path.display(), meta.len());
+        bail!(
+            "{}: {} bytes is too large for a CIFAR-10 batch",
+            path.display(),
+            meta.len()
+        );
     }
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     parse(&bytes, path)
@@ -84,7 +93,8 @@ pub fn read(path: &Path) -> Result<(Vec<f32>, Vec<u8>)> {
 /// Unpacks `cifar-10-binary.tar.gz` into `dest`, refusing any entry whose path is absolute or
 /// climbs out with `..`, and any entry that is not a plain file or folder (links included).
 pub fn unpack(archive: &Path, dest: &Path) -> Result<()> {
-    let file = File::open(archive).with_context(|| format!("{}: cannot open", archive.display()))?;
+    let file =
+        File::open(archive).with_context(|| format!("{}: cannot open", archive.display()))?;
     let mut tar = tar::Archive::new(GzDecoder::new(file));
     std::fs::create_dir_all(dest).with_context(|| format!("{}: cannot create", dest.display()))?;
     let entries = tar

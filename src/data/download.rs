@@ -91,9 +91,8 @@ pub fn download(url: &str, dest: &Path, checksum: &Checksum) -> Result<()> {
     let tmp = temporary_path(dest);
     let result = fetch(url, &tmp, checksum);
     match result {
-        Ok(()) => std::fs::rename(&tmp, dest).with_context(|| {
-            format!("{}: cannot move the download into place", dest.display())
-        }),
+        Ok(()) => std::fs::rename(&tmp, dest)
+            .with_context(|| format!("{}: cannot move the download into place", dest.display())),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(e)
@@ -121,15 +120,16 @@ fn fetch(url: &str, tmp: &Path, checksum: &Checksum) -> Result<()> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let mut body = response.into_body().into_reader();
-    let mut out =
-        File::create(tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
+    let mut out = File::create(tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
     let bar = match length {
         Some(n) => ProgressBar::new(n),
         None => ProgressBar::no_length(),
     };
     bar.set_style(
-        ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(
         Path::new(url)

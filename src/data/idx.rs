@@ -151,7 +151,11 @@ pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
         bail!("{}: header claims {} labels", path.display(), s[0]);
     }
     let labels = payload(&mut *r, s[0], path)?;
-    if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= classes) {
+    if let Some((i, &l)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize >= classes)
+    {
         bail!(
             "{}: label {l} at index {i} is not a class (expected 0..{})",
             path.display(),

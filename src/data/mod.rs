@@ -173,7 +173,7 @@ pub fn split_validation(train: Dataset, test: Dataset, val_fraction: f64, seed: 
     let n = train.len();
     let n_val = ((n as f64) * val_fraction).round() as usize;
     let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5eed_0f_5a1d));
+    order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x005e_ed0f_5a1d));
     let (tr, va) = order.split_at(n - n_val);
     let mut tr = tr.to_vec();
     let mut va = va.to_vec();
@@ -202,26 +202,61 @@ fn sources(name: DatasetName) -> (&'static str, Vec<(&'static str, Checksum)>) {
         DatasetName::Mnist => (
             "https://ossci-datasets.s3.amazonaws.com/mnist",
             vec![
-                ("train-images-idx3-ubyte.gz", Checksum::Sha256("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609")),
-                ("train-labels-idx1-ubyte.gz", Checksum::Sha256("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c")),
-                ("t10k-images-idx3-ubyte.gz", Checksum::Sha256("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6")),
-                ("t10k-labels-idx1-ubyte.gz", Checksum::Sha256("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6")),
+                (
+                    "train-images-idx3-ubyte.gz",
+                    Checksum::Sha256(
+                        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                    ),
+                ),
+                (
+                    "train-labels-idx1-ubyte.gz",
+                    Checksum::Sha256(
+                        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                    ),
+                ),
+                (
+                    "t10k-images-idx3-ubyte.gz",
+                    Checksum::Sha256(
+                        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                    ),
+                ),
+                (
+                    "t10k-labels-idx1-ubyte.gz",
+                    Checksum::Sha256(
+                        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                    ),
+                ),
             ],
         ),
         // md5 as Zalando Research publishes them.
         DatasetName::Fashion => (
             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
             vec![
-                ("train-images-idx3-ubyte.gz", Checksum::Md5("8d4fb7e6c68d591d4c3dfef9ec88bf0d")),
-                ("train-labels-idx1-ubyte.gz", Checksum::Md5("25c81989df183df01b3e8a0aad5dffbe")),
-                ("t10k-images-idx3-ubyte.gz", Checksum::Md5("bef4ecab320f06d8554ea6380940ec79")),
-                ("t10k-labels-idx1-ubyte.gz", Checksum::Md5("bb300cfdad3c16e7a12a480ee83cd310")),
+                (
+                    "train-images-idx3-ubyte.gz",
+                    Checksum::Md5("8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+                ),
+                (
+                    "train-labels-idx1-ubyte.gz",
+                    Checksum::Md5("25c81989df183df01b3e8a0aad5dffbe"),
+                ),
+                (
+                    "t10k-images-idx3-ubyte.gz",
+                    Checksum::Md5("bef4ecab320f06d8554ea6380940ec79"),
+                ),
+                (
+                    "t10k-labels-idx1-ubyte.gz",
+                    Checksum::Md5("bb300cfdad3c16e7a12a480ee83cd310"),
+                ),
             ],
         ),
         // md5 as the CIFAR page publishes it.
         DatasetName::Cifar10 => (
             "https://www.cs.toronto.edu/~kriz",
-            vec![("cifar-10-binary.tar.gz", Checksum::Md5("c32a1d4ab5d03f1284b67883e8d87530"))],
+            vec![(
+                "cifar-10-binary.tar.gz",
+                Checksum::Md5("c32a1d4ab5d03f1284b67883e8d87530"),
+            )],
         ),
         DatasetName::Digits => ("", vec![]),
     }
@@ -249,16 +284,19 @@ fn idx_file(dir: &Path, stem: &str) -> Option<PathBuf> {
 fn cifar_folder(dir: &Path) -> Option<PathBuf> {
     [dir.join(cifar::FOLDER), dir.to_path_buf()]
         .into_iter()
-        .find(|d| d.join(cifar::TEST_FILE).is_file() && cifar::TRAIN_FILES.iter().all(|f| d.join(f).is_file()))
+        .find(|d| {
+            d.join(cifar::TEST_FILE).is_file()
+                && cifar::TRAIN_FILES.iter().all(|f| d.join(f).is_file())
+        })
 }
 
 /// Whether a dataset's files can be found locally (without downloading).
 pub fn available_locally(name: DatasetName, data_dir: Option<&Path>) -> bool {
     match name {
         DatasetName::Digits => true,
-        DatasetName::Cifar10 => search_folders(name, data_dir).iter().any(|d| {
-            cifar_folder(d).is_some() || d.join("cifar-10-binary.tar.gz").is_file()
-        }),
+        DatasetName::Cifar10 => search_folders(name, data_dir)
+            .iter()
+            .any(|d| cifar_folder(d).is_some() || d.join("cifar-10-binary.tar.gz").is_file()),
         _ => search_folders(name, data_dir)
             .iter()
             .any(|d| IDX_FILES.iter().all(|f| idx_file(d, f).is_some())),
@@ -271,15 +309,21 @@ fn download_into(name: DatasetName, dest: &Path) -> Result<()> {
     let base = std::env::var(MIRROR_VAR).unwrap_or_else(|_| base.to_string());
     for (file, checksum) in files {
         let target = dest.join(file);
-        if target.is_file() && download::file_digest(&target, &checksum).is_ok_and(|d| {
-            d == match checksum {
-                Checksum::Sha256(s) | Checksum::Md5(s) => s,
-            }
-        }) {
+        if target.is_file()
+            && download::file_digest(&target, &checksum).is_ok_and(|d| {
+                d == match checksum {
+                    Checksum::Sha256(s) | Checksum::Md5(s) => s,
+                }
+            })
+        {
             continue;
         }
         eprintln!("downloading {base}/{file} to {}", target.display());
-        download::download(&format!("{}/{file}", base.trim_end_matches('/')), &target, &checksum)?;
+        download::download(
+            &format!("{}/{file}", base.trim_end_matches('/')),
+            &target,
+            &checksum,
+        )?;
     }
     Ok(())
 }
@@ -343,7 +387,10 @@ pub fn load_dataset(name: DatasetName, data_dir: Option<&Path>) -> Result<(Datas
                     let dest = Path::new("data").join(name.folder());
                     cifar::unpack(&archive_dir.join("cifar-10-binary.tar.gz"), &dest)?;
                     cifar_folder(&dest).with_context(|| {
-                        format!("{}: the archive did not contain the CIFAR-10 batches", dest.display())
+                        format!(
+                            "{}: the archive did not contain the CIFAR-10 batches",
+                            dest.display()
+                        )
                     })?
                 }
             };
@@ -380,8 +427,10 @@ fn cifar_dataset(features: Vec<f32>, labels: Vec<u8>) -> Dataset {
 
 /// Loads one IDX images/labels pair, checking that they belong together.
 pub fn load_idx_pair(name: DatasetName, dir: &Path, images: &str, labels: &str) -> Result<Dataset> {
-    let ip = idx_file(dir, images).with_context(|| format!("{}: no {images}(.gz)", dir.display()))?;
-    let lp = idx_file(dir, labels).with_context(|| format!("{}: no {labels}(.gz)", dir.display()))?;
+    let ip =
+        idx_file(dir, images).with_context(|| format!("{}: no {images}(.gz)", dir.display()))?;
+    let lp =
+        idx_file(dir, labels).with_context(|| format!("{}: no {labels}(.gz)", dir.display()))?;
     let img = idx::read_images(&ip)?;
     let lab = idx::read_labels(&lp, 10)?;
     if img.count != lab.len() {
@@ -419,14 +468,26 @@ pub const DIGITS_TEST_EVERY: usize = 5;
 pub fn parse_digits_csv(text: &str, origin: &str) -> Result<Dataset> {
     let mut features = Vec::new();
     let mut labels = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let fields: Vec<&str> = line.split(',').collect();
         if fields.len() != 65 {
-            bail!("{origin}: line {}: {} fields, expected 65", i + 1, fields.len());
+            bail!(
+                "{origin}: line {}: {} fields, expected 65",
+                i + 1,
+                fields.len()
+            );
         }
         for (j, f) in fields.iter().enumerate() {
             let v: u32 = f.trim().parse().map_err(|_| {
-                anyhow::anyhow!("{origin}: line {}: field {} ({f:?}) is not a whole number", i + 1, j + 1)
+                anyhow::anyhow!(
+                    "{origin}: line {}: field {} ({f:?}) is not a whole number",
+                    i + 1,
+                    j + 1
+                )
             })?;
             if j < 64 {
                 if v > 16 {

@@ -17,7 +17,10 @@ pub trait Module<T: Element> {
 
     /// The parameters, in the order of [`named_parameters`](Module::named_parameters).
     fn parameters(&self) -> Vec<Tensor<T>> {
-        self.named_parameters().into_iter().map(|(_, p)| p).collect()
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
     }
 
     /// Switches between training and evaluation behaviour (a no-op for modules without any,

@@ -59,7 +59,10 @@ impl<T: Element> Sgd<T> {
 impl<T: Element> Optimizer<T> for Sgd<T> {
     fn step(&mut self, params: &[Tensor<T>], lr: f64) {
         if self.velocity.len() != params.len() {
-            self.velocity = params.iter().map(|p| ArrayD::zeros(p.value().raw_dim())).collect();
+            self.velocity = params
+                .iter()
+                .map(|p| ArrayD::zeros(p.value().raw_dim()))
+                .collect();
         }
         let (mu, wd, lr) = (T::of(self.momentum), T::of(self.weight_decay), T::of(lr));
         let nesterov = self.nesterov;
@@ -116,37 +119,57 @@ impl<T: Element> Default for Adam<T> {
 impl<T: Element> Optimizer<T> for Adam<T> {
     fn step(&mut self, params: &[Tensor<T>], lr: f64) {
         if self.m.len() != params.len() {
-            self.m = params.iter().map(|p| ArrayD::zeros(p.value().raw_dim())).collect();
+            self.m = params
+                .iter()
+                .map(|p| ArrayD::zeros(p.value().raw_dim()))
+                .collect();
             self.v = self.m.clone();
         }
         self.steps += 1;
         let t = self.steps as i32;
         let (b1, b2) = (self.beta1, self.beta2);
         let step = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
-        let (b1, b2, eps, wd, step) = (T::of(b1), T::of(b2), T::of(self.eps), T::of(self.weight_decay), T::of(step));
+        let (b1, b2, eps, wd, step) = (
+            T::of(b1),
+            T::of(b2),
+            T::of(self.eps),
+            T::of(self.weight_decay),
+            T::of(step),
+        );
         let one = T::one();
         for ((p, m), v) in params.iter().zip(&mut self.m).zip(&mut self.v) {
             let Some(g) = p.grad() else { continue };
             let g = g.value();
             p.update(|theta| {
-                Zip::from(theta).and(m).and(v).and(&*g).for_each(|t, m, v, &g| {
-                    let g = g + wd * *t;
-                    *m = b1 * *m + (one - b1) * g;
-                    *v = b2 * *v + (one - b2) * g * g;
-                    *t = *t - step * *m / (v.sqrt() + eps);
-                });
+                Zip::from(theta)
+                    .and(m)
+                    .and(v)
+                    .and(&*g)
+                    .for_each(|t, m, v, &g| {
+                        let g = g + wd * *t;
+                        *m = b1 * *m + (one - b1) * g;
+                        *v = b2 * *v + (one - b2) * g * g;
+                        *t = *t - step * *m / (v.sqrt() + eps);
+                    });
             });
         }
     }
     fn state(&self) -> Vec<ArrayD<T>> {
         let mut s = self.m.clone();
         s.extend(self.v.iter().cloned());
-        s.push(ArrayD::from_elem(ndarray::IxDyn(&[1]), T::of(self.steps as f64)));
+        s.push(ArrayD::from_elem(
+            ndarray::IxDyn(&[1]),
+            T::of(self.steps as f64),
+        ));
         s
     }
     fn set_state(&mut self, mut state: Vec<ArrayD<T>>) {
         if let Some(t) = state.pop() {
-            self.steps = t.iter().next().map(|x| x.to_f64_lossless() as u64).unwrap_or(0);
+            self.steps = t
+                .iter()
+                .next()
+                .map(|x| x.to_f64_lossless() as u64)
+                .unwrap_or(0);
         }
         let half = state.len() / 2;
         self.v = state.split_off(half);
@@ -205,7 +228,10 @@ impl LrSchedule {
             Schedule::Exponential { gamma } => self.base_lr * gamma.powi(t as i32),
             Schedule::Cosine { min_lr } => {
                 let total = self.epochs.saturating_sub(self.warmup_epochs).max(1) as f64;
-                min_lr + (self.base_lr - min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * t as f64 / total).cos())
+                min_lr
+                    + (self.base_lr - min_lr)
+                        * 0.5
+                        * (1.0 + (std::f64::consts::PI * t as f64 / total).cos())
             }
         }
     }
@@ -217,7 +243,12 @@ pub fn clip_grad_norm<T: Element>(params: &[Tensor<T>], max_norm: f64) -> f64 {
     let total: f64 = params
         .iter()
         .filter_map(|p| p.grad())
-        .map(|g| g.value().iter().map(|&x| x.to_f64_lossless().powi(2)).sum::<f64>())
+        .map(|g| {
+            g.value()
+                .iter()
+                .map(|&x| x.to_f64_lossless().powi(2))
+                .sum::<f64>()
+        })
         .sum::<f64>()
         .sqrt();
     if total > max_norm && total > 0.0 {

@@ -5,7 +5,10 @@
 
 use super::Op;
 use crate::tensor::elem::Element;
-use crate::tensor::kernels::{self, Cost::{Cheap, Expensive}};
+use crate::tensor::kernels::{
+    self,
+    Cost::{Cheap, Expensive},
+};
 use crate::tensor::Tensor;
 use std::ops;
 
@@ -61,7 +64,7 @@ pub(super) fn backward<T: Element>(
     b: &Tensor<T>,
     out: &Tensor<T>,
     g: &Tensor<T>,
-    give: &mut dyn FnMut(&Tensor<T>, &dyn Fn() -> Tensor<T>),
+    give: &mut super::Give<'_, T>,
 ) {
     let (sa, sb) = (a.shape(), b.shape());
     match kind {
@@ -92,9 +95,13 @@ pub(super) fn backward<T: Element>(
         BinaryKind::Maximum | BinaryKind::Minimum => {
             let greater = kind == BinaryKind::Maximum;
             let shape = out.shape();
-            let share = kernels::zip_map(&a.value().view(), &b.value().view(), &shape, Cheap, |x, y| {
-                winner_share(x, y, greater)
-            })
+            let share = kernels::zip_map(
+                &a.value().view(),
+                &b.value().view(),
+                &shape,
+                Cheap,
+                |x, y| winner_share(x, y, greater),
+            )
             .into_shared();
             give(a, &|| g.mul_const(share.clone()).sum_to(&sa));
             give(b, &|| {

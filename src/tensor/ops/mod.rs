@@ -20,6 +20,10 @@ use super::elem::Element;
 use super::{Tensor, Value};
 use std::rc::Rc;
 
+/// Hands an input and a thunk computing its gradient to the accumulator; the thunk is called
+/// only when the input requires a gradient.
+pub(crate) type Give<'a, T> = dyn FnMut(&Tensor<T>, &dyn Fn() -> Tensor<T>) + 'a;
+
 /// One recorded operation: its inputs and the state its backward needs.
 pub(crate) enum Op<T: Element> {
     /// Elementwise function of one tensor.
