@@ -38,6 +38,12 @@ pub enum Command {
     Compare(TrainArgs),
     /// Scores a saved model on a test set and draws sample predictions.
     Predict(PredictArgs),
+    /// Measures and analyses: speed, scaling, the Hessian.
+    Analyze {
+        /// What to analyse.
+        #[command(subcommand)]
+        what: AnalyzeCommand,
+    },
     /// Checks every op's first and second derivatives against central differences in f64.
     Gradcheck {
         /// Print one JSON array instead of a table.
@@ -233,6 +239,37 @@ pub struct PredictArgs {
     pub json: bool,
 }
 
+/// The `analyze` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum AnalyzeCommand {
+    /// Epoch time of the training loop against the hand-written baseline, where the time goes,
+    /// and the GEMM rate achieved.
+    Performance(PerformanceArgs),
+}
+
+/// The settings of `analyze performance`.
+#[derive(Args, Debug)]
+pub struct PerformanceArgs {
+    /// Dataset whose training file is one epoch.
+    #[arg(long, value_enum, default_value_t = DatasetName::Fashion)]
+    pub dataset: DatasetName,
+    /// Folder holding the dataset's files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Images per step.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: u32,
+    /// Timed epochs of each system (after one warm-up epoch).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub epochs: u32,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, default_value = "128,128,128", value_parser = hidden_sizes)]
+    pub hidden: HiddenSizes,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Runs the parsed command; `Err` carries the message the binary prints on one line.
 pub fn run(cli: Cli) -> Result<()> {
     if let Some(t) = cli.threads {
@@ -246,6 +283,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Compare(args) => compare(&args),
         Command::Predict(args) => predict(&args),
+        Command::Analyze { what } => match what {
+            AnalyzeCommand::Performance(a) => performance(&a),
+        },
         Command::Gradcheck { json, seed } => gradcheck(json, seed),
         Command::Info { json } => {
             let info = BuildInfo::current();
@@ -482,4 +522,79 @@ fn gradcheck(json: bool, seed: u64) -> Result<()> {
     } else {
         bail!("gradcheck failed for: {}", failed.join(", "))
     }
+}
+
+fn performance(a: &PerformanceArgs) -> Result<()> {
+    use ferrograd::analysis::performance::{measure, PerfOptions};
+    let opts = PerfOptions {
+        dataset: a.dataset,
+        data_dir: a.data_dir.clone(),
+        batch_size: a.batch_size as usize,
+        epochs: a.epochs as usize,
+        hidden: a.hidden.0.clone(),
+        ..PerfOptions::default()
+    };
+    let r = measure(&opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{} {}, batch {}, {} steps of {} images; {} threads, blas {}",
+        r.dataset,
+        r.architecture
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("-"),
+        r.batch_size,
+        r.steps_per_epoch,
+        r.images,
+        r.threads,
+        r.blas
+    );
+    println!(
+        "epoch (median of {}): autograd {:.3} s, hand-written {:.3} s, ratio {:.3}",
+        r.epoch_seconds.len(),
+        r.epoch_seconds_median,
+        r.handwritten_epoch_seconds_median,
+        r.ratio
+    );
+    let p = &r.phases;
+    let total = p.data + p.forward + p.backward + p.optimizer;
+    println!("\nphase       seconds   share");
+    for (name, v) in [
+        ("data", p.data),
+        ("forward", p.forward),
+        ("backward", p.backward),
+        ("optimizer", p.optimizer),
+    ] {
+        println!("{name:<10} {v:>8.4} {:>6.1}%", 100.0 * v / total);
+    }
+    println!("\nop (one profiled epoch)       calls   seconds   share");
+    let op_total: f64 = r.ops.iter().map(|o| o.seconds).sum();
+    for o in &r.ops {
+        println!(
+            "{:<26} {:>8} {:>9.4} {:>6.1}%",
+            o.op,
+            o.calls,
+            o.seconds,
+            100.0 * o.seconds / op_total
+        );
+    }
+    println!("\nGEMM m×k·k×n        calls  GFLOP/s in training  plain GEMM");
+    for g in &r.gemm {
+        println!(
+            "{:>5}×{:>4}·{:>4}×{:<5} {:>6} {:>20.1} {:>11.1}",
+            g.shape[0],
+            g.shape[1],
+            g.shape[1],
+            g.shape[2],
+            g.calls,
+            g.gflops_in_training,
+            g.gflops_plain_gemm
+        );
+    }
+    println!("\nmatmul work per epoch: {:.2} GFLOP", r.epoch_matmul_gflop);
+    Ok(())
 }

@@ -46,11 +46,13 @@ pub mod prelude {
     pub use crate::{hvp, threads};
 }
 
+pub mod analysis;
 pub mod artifacts;
 pub mod data;
 pub mod nn;
 pub mod optim;
 pub mod plot;
 pub mod predict;
+pub mod profile;
 pub mod threads;
 pub mod train;

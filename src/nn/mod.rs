@@ -2,6 +2,7 @@
 //! Xavier or He initialisation, activations, [`Sequential`], and the [`Mlp`] the trainer uses.
 
 use crate::tensor::elem::Element;
+use crate::tensor::ops::LinearActivation;
 use crate::Tensor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -131,6 +132,15 @@ impl Activation {
         }
     }
 
+    /// The same function, as the engine fuses it into a linear layer.
+    pub fn fused(self) -> LinearActivation {
+        match self {
+            Activation::Relu => LinearActivation::Relu,
+            Activation::Tanh => LinearActivation::Tanh,
+            Activation::Sigmoid => LinearActivation::Sigmoid,
+        }
+    }
+
     /// Its lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -250,13 +260,16 @@ impl<T: Element> Mlp<T> {
 
 impl<T: Element> Module<T> for Mlp<T> {
     fn forward(&self, x: &Tensor<T>) -> Tensor<T> {
+        // Hidden layers fuse their activation into the affine op (one pass, one array kept).
         let last = self.layers.len() - 1;
         let mut h = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h);
-            if i < last {
-                h = self.activation.apply(&h);
-            }
+            let act = if i < last {
+                self.activation.fused()
+            } else {
+                LinearActivation::Identity
+            };
+            h = h.linear_act(&layer.weight, Some(&layer.bias), act);
         }
         h
     }

@@ -6,6 +6,7 @@
 //! gradient of 1e-9 against 0 does not read as a 100% error).
 
 use super::graph::{enable_grad, grad, no_grad};
+use super::ops::LinearActivation;
 use super::Tensor;
 use ndarray::{ArrayD, IxDyn};
 use rand::rngs::StdRng;
@@ -340,6 +341,24 @@ pub fn op_cases(seed: u64) -> Vec<OpCase> {
             "linear",
             vec![d.normal(&[m, k]), d.normal(&[k, n]), d.normal(&[n])],
             |x| x[0].linear(&x[1], Some(&x[2])).tanh(),
+        ),
+        case(
+            "linear_relu",
+            vec![d.normal(&[m, k]), d.normal(&[k, n]), d.normal(&[n])],
+            |x| {
+                x[0].linear_act(&x[1], Some(&x[2]), LinearActivation::Relu)
+                    .square()
+            },
+        ),
+        case(
+            "linear_tanh",
+            vec![d.normal(&[m, k]), d.normal(&[k, n]), d.normal(&[n])],
+            |x| x[0].linear_act(&x[1], Some(&x[2]), LinearActivation::Tanh),
+        ),
+        case(
+            "linear_sigmoid_nobias",
+            vec![d.normal(&[m, k]), d.normal(&[k, n])],
+            |x| x[0].linear_act(&x[1], None, LinearActivation::Sigmoid),
         ),
         case("transpose", vec![d.normal(&s2)], |x| x[0].t().sin()),
         case("permute", vec![d.normal(&s3)], |x| {

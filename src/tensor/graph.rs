@@ -91,6 +91,7 @@ fn topological_order<T: Element>(roots: &[Tensor<T>]) -> Vec<Tensor<T>> {
 /// `current + extra`: in place when nothing else can see `current`'s buffer and no graph of
 /// the gradient is being built, otherwise as a (possibly recorded) new tensor.
 fn accumulate<T: Element>(current: Tensor<T>, extra: &Tensor<T>, in_place: bool) -> Tensor<T> {
+    let _p = crate::profile::scope("accumulate");
     if in_place && Rc::strong_count(&current.0) == 1 && current.is_leaf() {
         {
             let mut v = current.0.value.borrow_mut();

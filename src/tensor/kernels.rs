@@ -52,6 +52,12 @@ fn parallel(len: usize) -> bool {
     len >= parallel_threshold() && rayon::current_num_threads() > 1
 }
 
+/// Whether a kernel of `cost` over `len` elements runs on rayon's pool.
+#[inline]
+pub fn is_parallel(cost: Cost, len: usize) -> bool {
+    parallel_for(cost, len)
+}
+
 #[inline]
 fn parallel_for(cost: Cost, len: usize) -> bool {
     let threshold = match cost {

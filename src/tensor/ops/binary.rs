@@ -12,7 +12,7 @@ use crate::tensor::kernels::{
 use crate::tensor::Tensor;
 use std::ops;
 
-/// Which two-argument function an [`Op::Binary`] applies.
+/// Which two-argument function a binary op applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinaryKind {
     /// `a + b`
@@ -114,6 +114,7 @@ pub(super) fn backward<T: Element>(
 
 impl<T: Element> Tensor<T> {
     pub(crate) fn binary(&self, other: &Tensor<T>, kind: BinaryKind) -> Tensor<T> {
+        let _p = crate::profile::scope(kind.name());
         let value = {
             let (a, b) = (self.value(), other.value());
             let shape = kernels::broadcast_shapes(kind.name(), a.shape(), b.shape());

@@ -4,7 +4,7 @@ use super::Op;
 use crate::tensor::elem::Element;
 use crate::tensor::{kernels, Tensor, Value};
 
-/// Which elementwise function an [`Op::Unary`] applies.
+/// Which elementwise function a unary op applies.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UnaryKind<T> {
     /// `-x`
@@ -139,6 +139,7 @@ fn sign<T: Element>(v: &Value<T>) -> Value<T> {
 
 impl<T: Element> Tensor<T> {
     pub(crate) fn unary(&self, kind: UnaryKind<T>) -> Tensor<T> {
+        let _p = crate::profile::scope(kind.name());
         let value = forward(kind, &self.value().view());
         Tensor::from_op(
             value,
@@ -225,6 +226,7 @@ impl<T: Element> Tensor<T> {
             x.shape(),
             "relu_grad: gradient and input shapes differ"
         );
+        let _p = crate::profile::scope("relu_grad");
         let value = kernels::zip_map(
             &self.value().view(),
             &x.value().view(),
@@ -243,6 +245,7 @@ impl<T: Element> Tensor<T> {
 
     /// `x · factor` where `factor` is a constant broadcast to `x`'s shape.
     pub(crate) fn mul_const(&self, factor: Value<T>) -> Tensor<T> {
+        let _p = crate::profile::scope("mul_const");
         let shape = self.shape();
         let value = kernels::zip_map(
             &self.value().view(),

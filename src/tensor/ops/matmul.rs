@@ -6,8 +6,38 @@
 
 use super::Op;
 use crate::tensor::elem::Element;
+use crate::tensor::kernels::{self, Cost};
 use crate::tensor::Tensor;
 use ndarray::{ArrayView2, Ix2, Zip};
+
+/// The activation fused into [`Tensor::linear_act`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinearActivation {
+    /// None: `x·W + b`.
+    Identity,
+    /// `max(z, 0)`
+    Relu,
+    /// `tanh z`
+    Tanh,
+    /// `1 / (1 + e⁻ᶻ)`
+    Sigmoid,
+}
+
+/// ∂L/∂z of `out = act(z)` given `g = ∂L/∂out`, written from the output so that no
+/// pre-activation needs keeping: relu' = [out > 0], tanh' = 1 − out², σ' = out(1 − out).
+pub(super) fn activation_backward<T: Element>(
+    act: LinearActivation,
+    out: &Tensor<T>,
+    g: &Tensor<T>,
+) -> Tensor<T> {
+    let one = T::one();
+    match act {
+        LinearActivation::Identity => g.clone(),
+        LinearActivation::Relu => g.relu_grad(out),
+        LinearActivation::Tanh => g * &(out * out).rsub_scalar(one),
+        LinearActivation::Sigmoid => g * &(out * &out.rsub_scalar(one)),
+    }
+}
 
 fn view2<'a, T: Element>(op: &str, v: &'a crate::tensor::Value<T>) -> ArrayView2<'a, T> {
     v.view()
@@ -48,6 +78,7 @@ impl<T: Element> Tensor<T> {
     fn matmul2(&self, other: &Tensor<T>) -> Tensor<T> {
         let value = {
             let (a, b) = (self.value(), other.value());
+            let _p = crate::profile::gemm_scope("matmul", a.shape()[0], a.shape()[1], b.shape()[1]);
             view2("matmul", &a).dot(&view2("matmul", &b))
         };
         Tensor::from_op(
@@ -80,9 +111,25 @@ impl<T: Element> Tensor<T> {
     /// # Panics
     /// When the shapes do not fit.
     pub fn linear(&self, w: &Tensor<T>, b: Option<&Tensor<T>>) -> Tensor<T> {
+        self.linear_act(w, b, LinearActivation::Identity)
+    }
+
+    /// `act(x·W + b)` as one op: the bias and the activation are applied in the same pass
+    /// over the GEMM's output, and backward takes the activation's derivative from the
+    /// output, so a layer keeps one array alive instead of two.
+    ///
+    /// # Panics
+    /// When the shapes do not fit.
+    pub fn linear_act(
+        &self,
+        w: &Tensor<T>,
+        b: Option<&Tensor<T>>,
+        act: LinearActivation,
+    ) -> Tensor<T> {
         let value = {
             let (xv, wv) = (self.value(), w.value());
             let (x2, w2) = (view2("linear", &xv), view2("linear", &wv));
+            let _p = crate::profile::gemm_scope("linear", x2.nrows(), x2.ncols(), w2.ncols());
             assert_eq!(
                 x2.ncols(),
                 w2.nrows(),
@@ -105,9 +152,9 @@ impl<T: Element> Tensor<T> {
                     .into_dimensionality::<ndarray::Ix1>()
                     .unwrap()
                     .insert_axis(ndarray::Axis(0));
-                Zip::from(&mut out)
-                    .and_broadcast(&bias)
-                    .for_each(|o, &c| *o = *o + c);
+                bias_and_activation(&mut out, Some(bias), act);
+            } else {
+                bias_and_activation(&mut out, None, act);
             }
             out
         };
@@ -117,7 +164,47 @@ impl<T: Element> Tensor<T> {
                 x: self.clone(),
                 w: w.clone(),
                 b: b.cloned(),
+                act,
             },
         )
+    }
+}
+
+/// `out ← act(out + bias)` in one pass (parallel above the kernels' thresholds).
+fn bias_and_activation<T: Element>(
+    out: &mut ndarray::Array2<T>,
+    bias: Option<ArrayView2<T>>,
+    act: LinearActivation,
+) {
+    let zero = T::zero();
+    let bias = bias.unwrap_or_else(|| ndarray::ArrayView2::from_shape((1, 0), &[]).unwrap());
+    match (act, bias.ncols() > 0) {
+        (LinearActivation::Identity, false) => {}
+        (LinearActivation::Identity, true) => zip_bias(out, &bias, Cost::Cheap, |z| z),
+        (LinearActivation::Relu, true) => {
+            zip_bias(out, &bias, Cost::Cheap, |z| if z > zero { z } else { zero })
+        }
+        (LinearActivation::Tanh, true) => zip_bias(out, &bias, Cost::Expensive, |z| z.tanh()),
+        (LinearActivation::Sigmoid, true) => zip_bias(out, &bias, Cost::Expensive, |z| {
+            T::one() / (T::one() + (-z).exp())
+        }),
+        (act, false) => {
+            let zeros = ndarray::Array2::<T>::zeros((1, out.ncols()));
+            bias_and_activation(out, Some(zeros.view()), act)
+        }
+    }
+}
+
+fn zip_bias<T: Element>(
+    out: &mut ndarray::Array2<T>,
+    bias: &ArrayView2<T>,
+    cost: Cost,
+    f: impl Fn(T) -> T + Sync + Send,
+) {
+    let z = Zip::from(out).and_broadcast(bias);
+    if kernels::is_parallel(cost, z.size()) {
+        z.par_for_each(|o, &c| *o = f(*o + c));
+    } else {
+        z.for_each(|o, &c| *o = f(*o + c));
     }
 }

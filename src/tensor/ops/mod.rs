@@ -1,6 +1,6 @@
 //! The ops: each family's forward and vector-Jacobian product side by side in one file.
 //!
-//! [`Op`] lists every recorded operation; [`Op::backward`] is one exhaustive `match`, so an op
+//! `Op` lists every recorded operation; `Op::backward` is one exhaustive `match`, so an op
 //! without a gradient rule does not compile. Every rule is written with differentiable tensor
 //! ops: during a plain backward pass they run under no-grad and record nothing, and with
 //! `create_graph` they record the graph of the gradient itself, which is what makes double
@@ -15,6 +15,7 @@ mod softmax;
 
 pub use binary::BinaryKind;
 pub use elementwise::UnaryKind;
+pub use matmul::LinearActivation;
 
 use super::elem::Element;
 use super::{Tensor, Value};
@@ -40,11 +41,12 @@ pub(crate) enum Op<T: Element> {
     },
     /// 2-D matrix product.
     MatMul { a: Tensor<T>, b: Tensor<T> },
-    /// Fused affine map `x·W + b` (W is `in × out`).
+    /// Fused affine map and activation `act(x·W + b)` (W is `in × out`).
     Linear {
         x: Tensor<T>,
         w: Tensor<T>,
         b: Option<Tensor<T>>,
+        act: LinearActivation,
     },
     /// Same elements, another shape.
     Reshape { x: Tensor<T> },
@@ -89,6 +91,13 @@ pub(crate) enum Op<T: Element> {
         logits: Tensor<T>,
         labels: Rc<[usize]>,
     },
+    /// `(softmax(logits) − one_hot(labels)) · g / N`: cross-entropy's backward as one fused,
+    /// differentiable op (`g` is the 0-D gradient of the loss).
+    CrossEntropyGrad {
+        logits: Tensor<T>,
+        labels: Rc<[usize]>,
+        g: Tensor<T>,
+    },
 }
 
 impl<T: Element> Op<T> {
@@ -113,6 +122,7 @@ impl<T: Element> Op<T> {
             Op::Sum { .. } => "sum",
             Op::Max { .. } => "max",
             Op::CrossEntropy { .. } => "cross_entropy",
+            Op::CrossEntropyGrad { .. } => "cross_entropy_grad",
         }
     }
 
@@ -136,11 +146,15 @@ impl<T: Element> Op<T> {
                 f(grad);
                 f(x)
             }
+            Op::CrossEntropyGrad { logits, g, .. } => {
+                f(logits);
+                f(g)
+            }
             Op::Binary { a, b, .. } | Op::MatMul { a, b } => {
                 f(a);
                 f(b)
             }
-            Op::Linear { x, w, b } => {
+            Op::Linear { x, w, b, .. } => {
                 f(x);
                 f(w);
                 if let Some(b) = b {
@@ -179,11 +193,13 @@ impl<T: Element> Op<T> {
                 give(a, &|| g.matmul(&b.t())); // ∂(AB)/∂A: G·Bᵀ
                 give(b, &|| a.t().matmul(g)); // ∂(AB)/∂B: Aᵀ·G
             }
-            Op::Linear { x, w, b } => {
-                give(x, &|| g.matmul(&w.t())); // G·Wᵀ
-                give(w, &|| x.t().matmul(g)); // Xᵀ·G
+            Op::Linear { x, w, b, act } => {
+                // ∂L/∂z for z = x·W + b, from the output: the activation's derivative.
+                let dz = matmul::activation_backward(*act, out, g);
+                give(x, &|| dz.matmul(&w.t())); // ∂z/∂x: dz·Wᵀ
+                give(w, &|| x.t().matmul(&dz)); // ∂z/∂W: xᵀ·dz
                 if let Some(b) = b {
-                    give(b, &|| g.sum_to(&b.shape())); // Σ over the batch
+                    give(b, &|| dz.sum_to(&b.shape())); // ∂z/∂b: Σ over the batch
                 }
             }
             Op::Reshape { x } => give(x, &|| g.reshape(&x.shape())),
@@ -210,9 +226,15 @@ impl<T: Element> Op<T> {
             Op::Max { x, axes, keepdim } => {
                 give(x, &|| reduce::max_backward(x, out, axes, *keepdim, g))
             }
-            Op::CrossEntropy { logits, labels } => give(logits, &|| {
-                softmax::cross_entropy_backward(logits, labels, g)
-            }),
+            // ∂ mean CE / ∂ logits = (softmax − one_hot) · g / N, as one fused op.
+            Op::CrossEntropy { logits, labels } => {
+                give(logits, &|| logits.cross_entropy_grad(labels.clone(), g))
+            }
+            Op::CrossEntropyGrad {
+                logits,
+                labels,
+                g: scale,
+            } => softmax::cross_entropy_grad_backward(logits, labels, scale, g, &mut give),
         }
     }
 }

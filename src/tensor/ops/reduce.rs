@@ -84,6 +84,7 @@ impl<T: Element> Tensor<T> {
     /// # Panics
     /// When an axis is out of range or repeated.
     pub fn sum_axes(&self, axes: &[usize], keepdim: bool) -> Tensor<T> {
+        let _p = crate::profile::scope("sum");
         let value = {
             let v = self.value();
             let axes = check_axes("sum", v.shape(), axes);
@@ -130,6 +131,7 @@ impl<T: Element> Tensor<T> {
     /// # Panics
     /// When an axis is out of range or repeated, or a reduced axis is empty.
     pub fn max_axes(&self, axes: &[usize], keepdim: bool) -> Tensor<T> {
+        let _p = crate::profile::scope("max");
         let value = {
             let v = self.value();
             let axes = check_axes("max", v.shape(), axes);

@@ -121,6 +121,7 @@ impl<T: Element> Tensor<T> {
         let fits =
             shape.len() <= own.len() && kernels::broadcast_shapes("sum_to", shape, &own) == own;
         assert!(fits, "sum_to: shape {own:?} cannot be summed to {shape:?}");
+        let _p = crate::profile::scope("sum_to");
         let value = kernels::sum_to_shape(&self.value().view(), shape);
         Tensor::from_op(value, Op::SumTo { x: self.clone() })
     }
@@ -198,6 +199,7 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn index_select_shared(&self, indices: Rc<[usize]>) -> Tensor<T> {
+        let _p = crate::profile::scope("index_select");
         let value = {
             let v = self.value();
             assert!(v.ndim() >= 1, "index_select: needs at least one dimension");

@@ -7,24 +7,40 @@ use crate::tensor::Tensor;
 use ndarray::{Axis, Ix2};
 use std::rc::Rc;
 
-/// ∂ mean CE / ∂ logits = (softmax(logits) − one_hot(labels)) · g / N.
-///
-/// Written with differentiable ops (softmax is composed), so the second derivative, the
-/// softmax Jacobian diag(p) − ppᵀ per row divided by N, comes out of double backward exactly.
-pub(super) fn cross_entropy_backward<T: Element>(
+/// The backward of [`Op::CrossEntropyGrad`] `O = s·(P − Y)` with `P = softmax(logits)` and
+/// `s = g/N`, given the upstream gradient `U`:
+/// ∂/∂logits: `s · P ⊙ (U − Σⱼ (P ⊙ U)ⱼ)` per row (the softmax Jacobian diag(p) − ppᵀ),
+/// ∂/∂g: `Σ (P − Y) ⊙ U / N`.
+/// Written in composed ops, so third and higher derivatives work too; only double backward
+/// (Hessian-vector products) ever runs it.
+pub(super) fn cross_entropy_grad_backward<T: Element>(
     logits: &Tensor<T>,
     labels: &[usize],
     g: &Tensor<T>,
-) -> Tensor<T> {
-    let shape = logits.shape();
-    let n = shape[0];
-    let probs = logits.softmax(1);
-    let mut one_hot = ndarray::Array2::<T>::zeros((n, shape[1]));
+    upstream: &Tensor<T>,
+    give: &mut super::Give<'_, T>,
+) {
+    let n = logits.shape()[0];
+    let inv_n = T::one() / T::of(n as f64);
+    let probs = || logits.softmax(1);
+    give(logits, &|| {
+        let p = probs();
+        let pu = &p * upstream;
+        let row = pu.sum_axes(&[1], true);
+        (&pu - &(&p * &row)) * g.mul_scalar(inv_n)
+    });
+    give(g, &|| {
+        let y = Tensor::from_array(one_hot::<T>(labels, logits.shape()[1]));
+        ((probs() - y) * upstream).sum().mul_scalar(inv_n)
+    });
+}
+
+fn one_hot<T: Element>(labels: &[usize], classes: usize) -> ndarray::Array2<T> {
+    let mut y = ndarray::Array2::<T>::zeros((labels.len(), classes));
     for (i, &l) in labels.iter().enumerate() {
-        one_hot[[i, l]] = T::one();
+        y[[i, l]] = T::one();
     }
-    let scale = g.mul_scalar(T::one() / T::of(n as f64));
-    (probs - Tensor::from_array(one_hot)) * scale
+    y
 }
 
 impl<T: Element> Tensor<T> {
@@ -56,12 +72,42 @@ impl<T: Element> Tensor<T> {
         self - &self.logsumexp(axis, true)
     }
 
+    /// `(softmax(self) − one_hot(labels)) · g / N` in one pass per row: the gradient of
+    /// [`cross_entropy`](Tensor::cross_entropy) with respect to the logits.
+    pub(crate) fn cross_entropy_grad(&self, labels: Rc<[usize]>, g: &Tensor<T>) -> Tensor<T> {
+        let _p = crate::profile::scope("cross_entropy_grad");
+        let value = {
+            let v = self.value();
+            let x = v.view().into_dimensionality::<Ix2>().expect("2-D logits");
+            let n = x.nrows();
+            let scale = g.item() / T::of(n as f64);
+            let mut out = x.to_owned();
+            for (mut row, &label) in out.axis_iter_mut(Axis(0)).zip(labels.iter()) {
+                let m = row.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+                row.mapv_inplace(|z| (z - m).exp());
+                let inv = scale / row.sum();
+                row.mapv_inplace(|e| e * inv);
+                row[label] = row[label] - scale;
+            }
+            out.into_dyn()
+        };
+        Tensor::from_op(
+            value,
+            Op::CrossEntropyGrad {
+                logits: self.clone(),
+                labels,
+                g: g.clone(),
+            },
+        )
+    }
+
     /// Mean cross-entropy of `logits` (N × C) against integer class `labels` (N values in
     /// `0..C`): `(1/N) Σᵢ (logsumexp(logitsᵢ) − logitsᵢ[labelᵢ])`, computed in one stable pass.
     ///
     /// # Panics
     /// When `logits` is not 2-D, the label count is not N, or a label is not below C.
     pub fn cross_entropy(&self, labels: &[usize]) -> Tensor<T> {
+        let _p = crate::profile::scope("cross_entropy");
         let value = {
             let v = self.value();
             let x = v.view().into_dimensionality::<Ix2>().unwrap_or_else(|_| {

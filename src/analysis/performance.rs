@@ -1,0 +1,301 @@
+//! `analyze performance`: the training loop's epoch time (batch gather, forward, backward,
+//! update) against the hand-written baseline in the same process, interleaved; where the time
+//! goes (phases and ops); and the GEMM rate achieved against a plain sgemm of the same shapes.
+
+use super::baseline::HandwrittenMlp;
+use crate::data::{self, Dataset, DatasetName};
+use crate::nn::{Activation, Init, Mlp, Module};
+use crate::optim::{Optimizer, Sgd};
+use crate::{profile, Tensor};
+use anyhow::Result;
+use ndarray::{Array2, Axis};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct PerfOptions {
+    /// The dataset (its whole training file is one epoch).
+    pub dataset: DatasetName,
+    /// Where its files are.
+    pub data_dir: Option<PathBuf>,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Timed epochs of each system (after one warm-up epoch each).
+    pub epochs: usize,
+    /// Hidden widths.
+    pub hidden: Vec<usize>,
+    /// The nonlinearity.
+    pub activation: Activation,
+    /// Learning rate of the (real) SGD updates.
+    pub lr: f64,
+    /// Seed of the weights and batch order.
+    pub seed: u64,
+}
+
+impl Default for PerfOptions {
+    fn default() -> Self {
+        PerfOptions {
+            dataset: DatasetName::Fashion,
+            data_dir: None,
+            batch_size: 128,
+            epochs: 20,
+            hidden: vec![128, 128, 128],
+            activation: Activation::Relu,
+            lr: 0.01,
+            seed: 0,
+        }
+    }
+}
+
+/// Seconds per phase of an epoch.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Phases {
+    /// Gathering the batch's rows into a tensor.
+    pub data: f64,
+    /// Forward pass and loss.
+    pub forward: f64,
+    /// Backward pass (gradients into `.grad`).
+    pub backward: f64,
+    /// Zeroing gradients and the SGD update.
+    pub optimizer: f64,
+}
+
+impl Phases {
+    fn total(&self) -> f64 {
+        self.data + self.forward + self.backward + self.optimizer
+    }
+}
+
+/// One op's share of a profiled epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OpTime {
+    /// Op name (forward and backward calls together).
+    pub op: String,
+    /// Calls in the epoch.
+    pub calls: u64,
+    /// Seconds in the epoch.
+    pub seconds: f64,
+}
+
+/// A GEMM shape's rate in the training loop against a plain GEMM of the same shape.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GemmRate {
+    /// `m × k · k × n`.
+    pub shape: [usize; 3],
+    /// Calls in the epoch.
+    pub calls: u64,
+    /// GFLOP/s inside the training loop (2mkn per call).
+    pub gflops_in_training: f64,
+    /// GFLOP/s of a plain row-major GEMM of the same shape, measured alone.
+    pub gflops_plain_gemm: f64,
+}
+
+/// The result of `analyze performance`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PerfReport {
+    /// Median autograd epoch, seconds.
+    pub epoch_seconds_median: f64,
+    /// Median hand-written epoch, seconds.
+    pub handwritten_epoch_seconds_median: f64,
+    /// Median over interleaved pairs of (autograd epoch / hand-written epoch).
+    pub ratio: f64,
+    /// Every timed autograd epoch.
+    pub epoch_seconds: Vec<f64>,
+    /// Every timed hand-written epoch.
+    pub handwritten_epoch_seconds: Vec<f64>,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Images per epoch.
+    pub images: usize,
+    /// Threads (rayon and BLAS).
+    pub threads: usize,
+    /// GEMM backend.
+    pub blas: String,
+    /// The dataset.
+    pub dataset: String,
+    /// Layer sizes.
+    pub architecture: Vec<usize>,
+    /// Median phase split of the autograd epochs.
+    pub phases: Phases,
+    /// Per-op times of one profiled autograd epoch.
+    pub ops: Vec<OpTime>,
+    /// GEMM rates by shape.
+    pub gemm: Vec<GemmRate>,
+    /// FLOPs of the matrix products of one epoch (forward and backward).
+    pub epoch_matmul_gflop: f64,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        0.5 * (s[n / 2 - 1] + s[n / 2])
+    }
+}
+
+/// One autograd epoch over `batches`, timed per phase.
+pub fn autograd_epoch(
+    model: &Mlp<f32>,
+    params: &[Tensor<f32>],
+    sgd: &mut Sgd<f32>,
+    train: &Dataset,
+    batches: &[Vec<usize>],
+    lr: f64,
+) -> Phases {
+    let mut p = Phases::default();
+    for idx in batches {
+        let t0 = Instant::now();
+        let x = Tensor::from_array(train.features.select(Axis(0), idx));
+        let labels: Vec<usize> = idx.iter().map(|&i| train.labels[i]).collect();
+        let t1 = Instant::now();
+        let loss = model.forward(&x).cross_entropy(&labels);
+        let t2 = Instant::now();
+        loss.backward();
+        let t3 = Instant::now();
+        sgd.step(params, lr);
+        for q in params {
+            q.zero_grad();
+        }
+        let t4 = Instant::now();
+        p.data += (t1 - t0).as_secs_f64();
+        p.forward += (t2 - t1).as_secs_f64();
+        p.backward += (t3 - t2).as_secs_f64();
+        p.optimizer += (t4 - t3).as_secs_f64();
+    }
+    p
+}
+
+/// One hand-written epoch over `batches`; returns seconds.
+pub fn handwritten_epoch(
+    mlp: &mut HandwrittenMlp,
+    train: &Dataset,
+    batches: &[Vec<usize>],
+    lr: f64,
+    momentum: f64,
+) -> f64 {
+    let start = Instant::now();
+    for idx in batches {
+        let x = train.features.select(Axis(0), idx);
+        let labels: Vec<usize> = idx.iter().map(|&i| train.labels[i]).collect();
+        mlp.step(x.view(), &labels, lr as f32, momentum as f32, 0.0);
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// GFLOP/s of a plain row-major `m×k · k×n` GEMM, timed for at least 50 ms.
+pub fn plain_gemm_gflops(m: usize, k: usize, n: usize) -> f64 {
+    let a = Array2::<f32>::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 11) as f32 * 0.1);
+    let b = Array2::<f32>::from_shape_fn((k, n), |(i, j)| ((i * 5 + j) % 13) as f32 * 0.1);
+    let mut c = Array2::<f32>::zeros((m, n));
+    let mut reps = 0u64;
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < 0.05 || reps < 3 {
+        ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut c);
+        reps += 1;
+    }
+    2.0 * (m * k * n) as f64 * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
+/// Runs the measurement (see the module's documentation).
+pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
+    let (train, _) = data::load_dataset(opts.dataset, opts.data_dir.as_deref())?;
+    let mut sizes = vec![train.dim()];
+    sizes.extend(&opts.hidden);
+    sizes.push(train.classes.len());
+    let model = Mlp::<f32>::new(&sizes, opts.activation, Init::Xavier, opts.seed);
+    let params = model.parameters();
+    let mut sgd = Sgd::new(0.9);
+    let mut hand = HandwrittenMlp::from_mlp(&model);
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let mut epoch_batches = || data::shuffled_batches(train.len(), opts.batch_size, &mut rng);
+
+    // Warm-up: caches, allocator, thread pools.
+    let b = epoch_batches();
+    autograd_epoch(&model, &params, &mut sgd, &train, &b, opts.lr);
+    handwritten_epoch(&mut hand, &train, &b, opts.lr, 0.9);
+
+    let (mut auto, mut handt, mut phases) = (Vec::new(), Vec::new(), Vec::new());
+    for e in 0..opts.epochs {
+        let b = epoch_batches();
+        // Alternate which system goes first, so drift on a shared machine hits both alike.
+        let mut run_auto = || {
+            let p = autograd_epoch(&model, &params, &mut sgd, &train, &b, opts.lr);
+            (p.total(), p)
+        };
+        if e % 2 == 0 {
+            let (t, p) = run_auto();
+            auto.push(t);
+            phases.push(p);
+            handt.push(handwritten_epoch(&mut hand, &train, &b, opts.lr, 0.9));
+        } else {
+            handt.push(handwritten_epoch(&mut hand, &train, &b, opts.lr, 0.9));
+            let (t, p) = run_auto();
+            auto.push(t);
+            phases.push(p);
+        }
+    }
+    let ratios: Vec<f64> = auto.iter().zip(&handt).map(|(a, h)| a / h).collect();
+
+    // One profiled epoch for the per-op table and GEMM shapes.
+    profile::set_enabled(true);
+    let b = epoch_batches();
+    autograd_epoch(&model, &params, &mut sgd, &train, &b, opts.lr);
+    profile::set_enabled(false);
+    let ops = profile::op_totals()
+        .into_iter()
+        .map(|(op, calls, seconds)| OpTime {
+            op: op.to_string(),
+            calls,
+            seconds,
+        })
+        .collect();
+    let mut epoch_flop = 0.0;
+    let gemm = profile::gemm_totals()
+        .into_iter()
+        .map(|((m, k, n), calls, seconds)| {
+            let flop = 2.0 * (m * k * n) as f64 * calls as f64;
+            epoch_flop += flop;
+            GemmRate {
+                shape: [m, k, n],
+                calls,
+                gflops_in_training: flop / seconds / 1e9,
+                gflops_plain_gemm: plain_gemm_gflops(m, k, n),
+            }
+        })
+        .collect();
+    let pick = |f: fn(&Phases) -> f64| median(&phases.iter().map(f).collect::<Vec<_>>());
+    Ok(PerfReport {
+        epoch_seconds_median: median(&auto),
+        handwritten_epoch_seconds_median: median(&handt),
+        ratio: median(&ratios),
+        epoch_seconds: auto,
+        handwritten_epoch_seconds: handt,
+        batch_size: opts.batch_size,
+        steps_per_epoch: train.len().div_ceil(opts.batch_size),
+        images: train.len(),
+        threads: crate::threads::current_threads(),
+        blas: crate::threads::blas_backend().to_string(),
+        dataset: opts.dataset.to_string(),
+        architecture: sizes,
+        phases: Phases {
+            data: pick(|p| p.data),
+            forward: pick(|p| p.forward),
+            backward: pick(|p| p.backward),
+            optimizer: pick(|p| p.optimizer),
+        },
+        ops,
+        gemm,
+        epoch_matmul_gflop: epoch_flop / 1e9,
+    })
+}
