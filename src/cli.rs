@@ -245,6 +245,76 @@ pub enum AnalyzeCommand {
     /// Epoch time of the training loop against the hand-written baseline, where the time goes,
     /// and the GEMM rate achieved.
     Performance(PerformanceArgs),
+    /// Step time against batch size, hidden width, depth and threads; log-log plots with
+    /// fitted exponents, and JSON.
+    Scaling(ScalingArgs),
+    /// The Hessian of the training loss: top eigenvalues (Lanczos), trace (Hutchinson) and
+    /// eigenvalue density (stochastic Lanczos quadrature), from exact Hessian-vector products.
+    Hessian(HessianArgs),
+}
+
+/// The settings of `analyze hessian`.
+#[derive(Args, Debug)]
+pub struct HessianArgs {
+    /// Model file (default: the newest in <out>/models/).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Dataset of the samples (default: the model's).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetName>,
+    /// Folder holding the dataset's files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Images: the first N of the training file.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub samples: u32,
+    /// Eigenvalues to report (at each end with --smallest).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub top_k: u32,
+    /// Most Lanczos steps.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub iters: u32,
+    /// Converged when ‖Hv − λv‖ ≤ tol·|λ|.
+    #[arg(long, default_value_t = 1e-3, value_parser = positive_f64)]
+    pub tol: f64,
+    /// Also report the k smallest (most negative) eigenvalues.
+    #[arg(long)]
+    pub smallest: bool,
+    /// Rademacher probes for Hutchinson's trace.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub probes: u32,
+    /// Lanczos runs for the density.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub slq_runs: u32,
+    /// Lanczos steps per density run.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub slq_steps: u32,
+    /// Seed of the start vectors and probes.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Artifacts folder.
+    #[arg(long, default_value = "artifacts")]
+    pub out: PathBuf,
+    /// Print the results JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The settings of `analyze scaling`.
+#[derive(Args, Debug)]
+pub struct ScalingArgs {
+    /// Timed steps per point (after 3 warm-up steps); the median is reported.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub steps: u32,
+    /// Thread counts to compare, comma-separated.
+    #[arg(long, default_value = "1,2", value_parser = hidden_sizes)]
+    pub threads_list: HiddenSizes,
+    /// Artifacts folder (plots go to <out>/plots/, JSON to <out>/results/).
+    #[arg(long, default_value = "artifacts")]
+    pub out: PathBuf,
+    /// Print the JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The settings of `analyze performance`.
@@ -285,6 +355,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => predict(&args),
         Command::Analyze { what } => match what {
             AnalyzeCommand::Performance(a) => performance(&a),
+            AnalyzeCommand::Scaling(a) => scaling(&a),
+            AnalyzeCommand::Hessian(a) => hessian(&a),
         },
         Command::Gradcheck { json, seed } => gradcheck(json, seed),
         Command::Info { json } => {
@@ -389,7 +461,8 @@ fn compare(args: &TrainArgs) -> Result<()> {
                 title: &format!("ReLU vs Tanh on {dataset}: {label}"),
                 x_label: "epoch",
                 y_label: label,
-                log_log: false,
+                x_log: false,
+                y_log: false,
             },
             &series,
         )?;
@@ -596,5 +669,115 @@ fn performance(a: &PerformanceArgs) -> Result<()> {
         );
     }
     println!("\nmatmul work per epoch: {:.2} GFLOP", r.epoch_matmul_gflop);
+    Ok(())
+}
+
+fn scaling(a: &ScalingArgs) -> Result<()> {
+    use ferrograd::analysis::scaling;
+    if !a.json {
+        println!(
+            "{:<6} {:>6} {:>8} {:>12} {:>14}",
+            "grid", "value", "threads", "ms/step", "images/s"
+        );
+    }
+    let json = a.json;
+    let report = scaling::measure(a.steps as usize, &a.threads_list.0, |p| {
+        if !json {
+            println!(
+                "{:<6} {:>6} {:>8} {:>12.3} {:>14.0}",
+                p.axis,
+                p.value,
+                p.threads,
+                p.step_seconds * 1e3,
+                p.images_per_second
+            );
+        }
+    })?;
+    let plots = scaling::plot(&report, &a.out.join("plots"))?;
+    let path = a
+        .out
+        .join("results")
+        .join(format!("scaling_{}.json", report.blas));
+    ferrograd::artifacts::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("\nfitted t ∝ xᵅ:");
+    for f in &report.fits {
+        println!(
+            "  {:<6} {} thread(s): α = {:.2}",
+            f.axis, f.threads, f.exponent
+        );
+    }
+    for p in plots {
+        println!("plot    {}", p.display());
+    }
+    println!("results {}", path.display());
+    Ok(())
+}
+
+fn hessian(a: &HessianArgs) -> Result<()> {
+    use ferrograd::analysis::hessian::{analyze, HessianOptions};
+    let model = match &a.model {
+        Some(p) => p.clone(),
+        None => newest_model(&a.out.join("models"))?,
+    };
+    let (r, plots, json) = analyze(&HessianOptions {
+        model,
+        dataset: a.dataset,
+        data_dir: a.data_dir.clone(),
+        samples: a.samples as usize,
+        top_k: a.top_k as usize,
+        iters: a.iters as usize,
+        tol: a.tol,
+        smallest: a.smallest,
+        probes: a.probes as usize,
+        slq_runs: a.slq_runs as usize,
+        slq_steps: a.slq_steps as usize,
+        seed: a.seed,
+        out: a.out.clone(),
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "Hessian of the mean loss over the first {} {} training images, {} parameters ({} model)",
+        r.samples, r.dataset, r.parameters, r.activation
+    );
+    println!("loss {:.6}, gradient norm {:.3e}", r.loss, r.gradient_norm);
+    println!(
+        "\nLanczos: {} steps, {}",
+        r.lanczos.iterations,
+        if r.lanczos.converged {
+            "converged"
+        } else {
+            "NOT converged (raise --iters)"
+        }
+    );
+    println!("  rank      largest λ   residual ‖Hv−λv‖");
+    for (i, e) in r.lanczos.largest.iter().enumerate() {
+        println!("  {:>4} {:>14.6e} {:>18.3e}", i + 1, e.value, e.residual);
+    }
+    if !r.lanczos.smallest.is_empty() {
+        println!("  rank     smallest λ   residual ‖Hv−λv‖");
+        for (i, e) in r.lanczos.smallest.iter().enumerate() {
+            println!("  {:>4} {:>14.6e} {:>18.3e}", i + 1, e.value, e.residual);
+        }
+    }
+    println!(
+        "\ntrace (Hutchinson, {} probes): {:.6e} ± {:.2e} (standard error)",
+        r.trace.probes, r.trace.trace, r.trace.standard_error
+    );
+    let t = &r.timings;
+    println!(
+        "\ntime: setup {:.1}s, Lanczos {:.1}s, trace {:.1}s, density {:.1}s, total {:.1}s ({:.3}s per Hessian-vector product)",
+        t.setup, t.lanczos, t.hutchinson, t.density, t.total, t.per_hvp
+    );
+    for p in plots {
+        println!("plot    {}", p.display());
+    }
+    println!("results {}", json.display());
     Ok(())
 }

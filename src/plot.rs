@@ -54,8 +54,10 @@ pub struct Chart<'a> {
     pub x_label: &'a str,
     /// y-axis label.
     pub y_label: &'a str,
-    /// Logarithmic axes (both), for scaling plots.
-    pub log_log: bool,
+    /// Logarithmic x axis.
+    pub x_log: bool,
+    /// Logarithmic y axis.
+    pub y_log: bool,
 }
 
 const PALETTE: [RGBColor; 6] = [
@@ -92,11 +94,11 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
         root.fill(&WHITE).map_err(draw_err)?;
         let xs = range(
             series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
-            chart.log_log,
+            chart.x_log,
         );
         let ys = range(
             series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
-            chart.log_log,
+            chart.y_log,
         );
         let mut builder = ChartBuilder::on(&root);
         builder
@@ -125,7 +127,8 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
                         .filter(|(x, y)| {
                             x.is_finite()
                                 && y.is_finite()
-                                && (!chart.log_log || (*x > 0.0 && *y > 0.0))
+                                && (!chart.x_log || *x > 0.0)
+                                && (!chart.y_log || *y > 0.0)
                         })
                         .collect();
                     ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
@@ -148,14 +151,19 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
                     .map_err(draw_err)?;
             }};
         }
-        if chart.log_log {
-            draw!(builder
+        match (chart.x_log, chart.y_log) {
+            (true, true) => draw!(builder
                 .build_cartesian_2d((xs.0..xs.1).log_scale(), (ys.0..ys.1).log_scale())
-                .map_err(draw_err)?);
-        } else {
-            draw!(builder
+                .map_err(draw_err)?),
+            (false, true) => draw!(builder
+                .build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale())
+                .map_err(draw_err)?),
+            (true, false) => draw!(builder
+                .build_cartesian_2d((xs.0..xs.1).log_scale(), ys.0..ys.1)
+                .map_err(draw_err)?),
+            (false, false) => draw!(builder
                 .build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)
-                .map_err(draw_err)?);
+                .map_err(draw_err)?),
         }
         root.present().map_err(draw_err)?;
     }

@@ -593,7 +593,8 @@ fn write_plots(r: &Results, paths: &ArtifactPaths) -> Result<()> {
                 title,
                 x_label: "epoch",
                 y_label: y,
-                log_log: false,
+                x_log: false,
+                y_log: false,
             },
             series,
         )?;

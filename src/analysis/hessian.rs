@@ -1,0 +1,380 @@
+//! `analyze hessian`: the Hessian of the mean training loss over the first N training images
+//! with respect to all parameters, through exact Hessian-vector products by double backward:
+//! its extreme eigenvalues by Lanczos, its trace by Hutchinson, its eigenvalue density by SLQ.
+
+use super::lanczos::{self, Density, LanczosResult, TraceEstimate};
+use crate::artifacts::{write_atomic, ModelFile};
+use crate::build_info::BuildInfo;
+use crate::data::{self, DatasetName};
+use crate::nn::{Linear, Mlp, Module};
+use crate::plot::{self, Chart, Series};
+use crate::tensor::functional::hvp_from_grads;
+use crate::{enable_grad, grad, Tensor};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array2, ArrayD, IxDyn};
+use serde::{Deserialize, Serialize};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The Hessian of a model's loss on fixed data, as an operator `v ↦ H·v`.
+///
+/// The gradient is built once with its graph (`create_graph`); each product then costs one
+/// backward pass through that graph.
+pub struct HessianOperator {
+    params: Vec<Tensor<f64>>,
+    grads: Vec<Tensor<f64>>,
+    /// The loss at the parameters.
+    pub loss: f64,
+}
+
+impl HessianOperator {
+    /// The Hessian of `model`'s mean cross-entropy on `(x, labels)`.
+    pub fn new(model: &Mlp<f64>, x: &Array2<f64>, labels: &[usize]) -> Self {
+        let _mode = enable_grad();
+        let params = model.parameters();
+        let loss = model
+            .forward(&Tensor::from_array(x.clone()))
+            .cross_entropy(labels);
+        let grads = grad(std::slice::from_ref(&loss), &params, None, true);
+        HessianOperator {
+            loss: loss.item(),
+            params,
+            grads,
+        }
+    }
+
+    /// Number of parameters (the Hessian is `dim × dim`).
+    pub fn dim(&self) -> usize {
+        self.params.iter().map(|p| p.len()).sum()
+    }
+
+    /// The gradient at the parameters, flattened.
+    pub fn gradient(&self) -> Vec<f64> {
+        self.grads.iter().flat_map(|g| g.to_vec()).collect()
+    }
+
+    /// `H·v` for a flat `v` (parameters in `Module::parameters` order, each row-major).
+    ///
+    /// # Panics
+    /// When `v.len() != dim()`.
+    pub fn apply(&self, v: &[f64]) -> Vec<f64> {
+        assert_eq!(
+            v.len(),
+            self.dim(),
+            "HessianOperator::apply: vector of the wrong length"
+        );
+        let mut offset = 0;
+        let vs: Vec<Tensor<f64>> = self
+            .params
+            .iter()
+            .map(|p| {
+                let n = p.len();
+                let t = Tensor::from_array(
+                    ArrayD::from_shape_vec(IxDyn(&p.shape()), v[offset..offset + n].to_vec())
+                        .expect("sizes match"),
+                );
+                offset += n;
+                t
+            })
+            .collect();
+        hvp_from_grads(&self.grads, &self.params, &vs)
+            .iter()
+            .flat_map(|h| h.to_vec())
+            .collect()
+    }
+
+    /// The full Hessian, one product per column (small models only).
+    pub fn dense(&self) -> Array2<f64> {
+        let n = self.dim();
+        let mut h = Array2::zeros((n, n));
+        let mut e = vec![0.0; n];
+        for j in 0..n {
+            e[j] = 1.0;
+            for (i, v) in self.apply(&e).into_iter().enumerate() {
+                h[[i, j]] = v;
+            }
+            e[j] = 0.0;
+        }
+        h
+    }
+}
+
+/// An `f32` model in `f64`, for exact curvature.
+pub fn to_f64(model: &Mlp<f32>) -> Mlp<f64> {
+    Mlp {
+        layers: model
+            .layers
+            .iter()
+            .map(|l| Linear::from_parts(l.weight.cast(), l.bias.cast()))
+            .collect(),
+        activation: model.activation,
+    }
+}
+
+/// What `analyze hessian` computes.
+#[derive(Clone, Debug)]
+pub struct HessianOptions {
+    /// The model file.
+    pub model: PathBuf,
+    /// Dataset (default: the model's).
+    pub dataset: Option<DatasetName>,
+    /// Folder with the dataset's files.
+    pub data_dir: Option<PathBuf>,
+    /// Images: the first N of the training file.
+    pub samples: usize,
+    /// Eigenvalues at each end.
+    pub top_k: usize,
+    /// Most Lanczos steps.
+    pub iters: usize,
+    /// Relative residual at which an eigenvalue counts as converged.
+    pub tol: f64,
+    /// Also report the k smallest eigenvalues.
+    pub smallest: bool,
+    /// Hutchinson probes.
+    pub probes: usize,
+    /// SLQ runs.
+    pub slq_runs: usize,
+    /// Lanczos steps per SLQ run.
+    pub slq_steps: usize,
+    /// Seed of the random start vectors and probes.
+    pub seed: u64,
+    /// Where plots and results go.
+    pub out: PathBuf,
+}
+
+/// Seconds per stage.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct HessianTimings {
+    /// Loading, the forward pass and the gradient graph.
+    pub setup: f64,
+    /// Lanczos for the extreme eigenvalues.
+    pub lanczos: f64,
+    /// Hutchinson's trace.
+    pub hutchinson: f64,
+    /// Stochastic Lanczos quadrature.
+    pub density: f64,
+    /// Everything.
+    pub total: f64,
+    /// Mean seconds per Hessian-vector product.
+    pub per_hvp: f64,
+}
+
+/// The results file `results/hessian_<act>_<ds>.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HessianReport {
+    /// The model file.
+    pub model: String,
+    /// Dataset of the samples.
+    pub dataset: String,
+    /// The model's activation.
+    pub activation: String,
+    /// Layer sizes.
+    pub architecture: Vec<usize>,
+    /// Parameters (the Hessian's size).
+    pub parameters: usize,
+    /// Images: the first `samples` of the training file.
+    pub samples: usize,
+    /// Mean loss on them.
+    pub loss: f64,
+    /// Norm of the gradient there.
+    pub gradient_norm: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Convergence tolerance.
+    pub tol: f64,
+    /// Extreme eigenvalues with residuals.
+    pub lanczos: LanczosResult,
+    /// Hutchinson's trace.
+    pub trace: TraceEstimate,
+    /// SLQ density.
+    pub density: Density,
+    /// Seconds per stage.
+    pub timings: HessianTimings,
+    /// The build.
+    pub build: BuildInfo,
+}
+
+fn bar(total: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(total as u64);
+    b.set_style(
+        ProgressStyle::with_template(
+            "{msg:<24} {bar:30} {pos}/{len} Hessian-vector products  eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    b
+}
+
+/// Runs everything and writes the results and plots.
+pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, PathBuf)> {
+    let start = Instant::now();
+    let file = ModelFile::load(&opts.model)?;
+    let dataset = match opts.dataset {
+        Some(d) => d,
+        None => DatasetName::parse(&file.dataset).with_context(|| {
+            format!(
+                "{}: unknown dataset {:?}; pass --dataset",
+                opts.model.display(),
+                file.dataset
+            )
+        })?,
+    };
+    let (train, _) = data::load_dataset(dataset, opts.data_dir.as_deref())?;
+    if train.dim() != file.architecture[0] {
+        bail!(
+            "{}: the model takes {} inputs, {dataset} images have {}",
+            opts.model.display(),
+            file.architecture[0],
+            train.dim()
+        );
+    }
+    let sample = train.head(opts.samples);
+    let model = to_f64(&file.to_mlp());
+    let x = sample.features.mapv(f64::from);
+    let op = HessianOperator::new(&model, &x, &sample.labels);
+    let n = op.dim();
+    let gradient_norm = op.gradient().iter().map(|g| g * g).sum::<f64>().sqrt();
+    let setup = start.elapsed().as_secs_f64();
+
+    let progress = bar(opts.iters + opts.probes + opts.slq_runs * opts.slq_steps);
+    let mut hvps = 0usize;
+    let mut apply = |v: &[f64]| {
+        hvps += 1;
+        progress.inc(1);
+        op.apply(v)
+    };
+    progress.set_message("Lanczos");
+    let t = Instant::now();
+    let lanczos = lanczos::lanczos_extremes(
+        &mut apply,
+        n,
+        opts.top_k,
+        opts.iters,
+        opts.tol,
+        opts.smallest,
+        opts.seed,
+    );
+    let lanczos_s = t.elapsed().as_secs_f64();
+    progress.set_message("Hutchinson trace");
+    let t = Instant::now();
+    let trace = lanczos::hutchinson(&mut apply, n, opts.probes, opts.seed + 1);
+    let hutchinson_s = t.elapsed().as_secs_f64();
+    progress.set_message("SLQ density");
+    let t = Instant::now();
+    let density = lanczos::slq_density(
+        &mut apply,
+        n,
+        opts.slq_runs,
+        opts.slq_steps,
+        0.01,
+        400,
+        opts.seed + 2,
+    );
+    let density_s = t.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    let total = start.elapsed().as_secs_f64();
+
+    let report = HessianReport {
+        model: opts.model.display().to_string(),
+        dataset: dataset.to_string(),
+        activation: file.activation.clone(),
+        architecture: file.architecture.clone(),
+        parameters: n,
+        samples: sample.len(),
+        loss: op.loss,
+        gradient_norm,
+        seed: opts.seed,
+        tol: opts.tol,
+        lanczos,
+        trace,
+        density,
+        timings: HessianTimings {
+            setup,
+            lanczos: lanczos_s,
+            hutchinson: hutchinson_s,
+            density: density_s,
+            total,
+            per_hvp: (lanczos_s + hutchinson_s + density_s) / hvps.max(1) as f64,
+        },
+        build: BuildInfo::current(),
+    };
+    let tag = format!("{}_{}", file.activation, dataset);
+    let plots = write_plots(&report, &opts.out.join("plots"), &tag)?;
+    let json = opts.out.join("results").join(format!("hessian_{tag}.json"));
+    write_atomic(&json, &serde_json::to_vec_pretty(&report)?)?;
+    Ok((report, plots, json))
+}
+
+fn write_plots(r: &HessianReport, dir: &Path, tag: &str) -> Result<Vec<PathBuf>> {
+    let top = dir.join(format!("hessian_top_k_{tag}.png"));
+    let mut series = vec![Series {
+        name: "largest λᵢ".into(),
+        points: r
+            .lanczos
+            .largest
+            .iter()
+            .enumerate()
+            .map(|(i, e)| ((i + 1) as f64, e.value))
+            .collect(),
+    }];
+    if !r.lanczos.smallest.is_empty() {
+        series.push(Series {
+            name: "smallest λᵢ".into(),
+            points: r
+                .lanczos
+                .smallest
+                .iter()
+                .enumerate()
+                .map(|(i, e)| ((i + 1) as f64, e.value))
+                .collect(),
+        });
+    }
+    plot::line_chart(
+        &top,
+        &Chart {
+            title: &format!(
+                "Hessian eigenvalues by Lanczos, {} on {} ({} images)",
+                r.activation, r.dataset, r.samples
+            ),
+            x_label: "rank i",
+            y_label: "eigenvalue λᵢ",
+            x_log: false,
+            y_log: false,
+        },
+        &series,
+    )?;
+    let dens = dir.join(format!("hessian_density_{tag}.png"));
+    let floor = 1e-8;
+    plot::line_chart(
+        &dens,
+        &Chart {
+            title: &format!(
+                "Hessian eigenvalue density (SLQ), {} on {}",
+                r.activation, r.dataset
+            ),
+            x_label: "eigenvalue",
+            y_label: "density (log scale)",
+            x_log: false,
+            y_log: true,
+        },
+        &[Series {
+            name: format!(
+                "{} runs × {} steps, σ = {:.2e}",
+                r.density.runs, r.density.steps, r.density.sigma
+            ),
+            points: r
+                .density
+                .grid
+                .iter()
+                .zip(&r.density.density)
+                .map(|(&x, &d)| (x, d.max(floor)))
+                .collect(),
+        }],
+    )?;
+    Ok(vec![top, dens])
+}
