@@ -775,6 +775,12 @@ fn hessian(a: &HessianArgs) -> Result<()> {
         "\ntime: setup {:.1}s, Lanczos {:.1}s, trace {:.1}s, density {:.1}s, total {:.1}s ({:.3}s per Hessian-vector product)",
         t.setup, t.lanczos, t.hutchinson, t.density, t.total, t.per_hvp
     );
+    println!(
+        "one gradient {:.4}s, one Hessian-vector product from scratch {:.4}s: {:.2}x",
+        t.gradient,
+        t.hvp_from_scratch,
+        t.hvp_from_scratch / t.gradient
+    );
     for p in plots {
         println!("plot    {}", p.display());
     }

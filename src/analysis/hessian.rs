@@ -157,8 +157,42 @@ pub struct HessianTimings {
     pub density: f64,
     /// Everything.
     pub total: f64,
-    /// Mean seconds per Hessian-vector product.
+    /// Mean seconds per Hessian-vector product on the reused gradient graph.
     pub per_hvp: f64,
+    /// Median seconds of one gradient (forward and backward, no graph) on the same samples.
+    pub gradient: f64,
+    /// Median seconds of one Hessian-vector product from scratch (forward, backward with
+    /// graph, double backward) on the same samples.
+    pub hvp_from_scratch: f64,
+}
+
+/// Median seconds of `f` over `reps` runs.
+fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// Median seconds of one gradient and of one Hessian-vector product from scratch, for the
+/// "an HVP costs at most 4 gradients" check.
+pub fn gradient_and_hvp_seconds(model: &Mlp<f64>, x: &Array2<f64>, labels: &[usize], reps: usize) -> (f64, f64) {
+    let params = model.parameters();
+    let xt = Tensor::from_array(x.clone());
+    let v: Vec<Tensor<f64>> = params.iter().map(|p| Tensor::ones(&p.shape())).collect();
+    let g = median_seconds(reps, || {
+        let loss = model.loss(&xt, labels);
+        std::hint::black_box(grad(std::slice::from_ref(&loss), &params, None, false));
+    });
+    let h = median_seconds(reps, || {
+        std::hint::black_box(crate::hvp(|_| model.loss(&xt, labels), &params, &v));
+    });
+    (g, h)
 }
 
 /// The results file `results/hessian_<act>_<ds>.json`.
@@ -277,6 +311,7 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
     );
     let density_s = t.elapsed().as_secs_f64();
     progress.finish_and_clear();
+    let (gradient_s, hvp_s) = gradient_and_hvp_seconds(&model, &x, &sample.labels, 7);
     let total = start.elapsed().as_secs_f64();
 
     let report = HessianReport {
@@ -300,6 +335,8 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
             density: density_s,
             total,
             per_hvp: (lanczos_s + hutchinson_s + density_s) / hvps.max(1) as f64,
+            gradient: gradient_s,
+            hvp_from_scratch: hvp_s,
         },
         build: BuildInfo::current(),
     };
