@@ -85,6 +85,27 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// Upper right, unless the lines end in the upper half of the plot (accuracy curves): then
+/// lower right, so the legend does not hide where the curves end.
+fn legend_position(series: &[Series], ys: (f64, f64), log: bool) -> SeriesLabelPosition {
+    let ends: Vec<f64> = series
+        .iter()
+        .filter_map(|s| s.points.last().map(|p| p.1))
+        .filter(|v| v.is_finite() && (!log || *v > 0.0))
+        .collect();
+    if ends.is_empty() {
+        return SeriesLabelPosition::UpperRight;
+    }
+    let f = |v: f64| if log { v.ln() } else { v };
+    let mid = 0.5 * (f(ys.0) + f(ys.1));
+    let mean = ends.iter().map(|&v| f(v)).sum::<f64>() / ends.len() as f64;
+    if mean > mid {
+        SeriesLabelPosition::LowerRight
+    } else {
+        SeriesLabelPosition::UpperRight
+    }
+}
+
 /// Draws `series` as lines with markers into a PNG at `path` (written atomically).
 pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
     register_font();
@@ -146,7 +167,7 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
                     .background_style(WHITE.mix(0.85))
                     .border_style(BLACK)
                     .label_font((FAMILY, 16))
-                    .position(SeriesLabelPosition::UpperRight)
+                    .position(legend_position(series, ys, chart.y_log))
                     .draw()
                     .map_err(draw_err)?;
             }};
@@ -170,13 +191,15 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
     save_png(path, &buf, WIDTH, HEIGHT)
 }
 
-/// One image of a grid: grayscale pixels in [0, 1] and a caption; `highlight` draws the
-/// caption in red (a wrong prediction).
+/// One image of a grid: grayscale pixels in [0, 1] and a two-line caption; `highlight`
+/// draws the caption in red (a wrong prediction).
 pub struct Tile<'a> {
     /// Row-major pixels in [0, 1].
     pub pixels: &'a [f32],
-    /// Caption under the image.
+    /// First caption line under the image.
     pub caption: String,
+    /// Second caption line.
+    pub detail: String,
     /// Mark the tile (red caption and frame).
     pub highlight: bool,
 }
@@ -192,8 +215,8 @@ pub fn image_grid(
     register_font();
     let cols = (tiles.len() as f64).sqrt().ceil().max(1.0) as usize;
     let rows = tiles.len().div_ceil(cols).max(1);
-    let cell = 120u32;
-    let caption_h = 24u32;
+    let cell = 150u32;
+    let caption_h = 40u32;
     let title_h = 40u32;
     let (w, h) = (
         cols as u32 * cell,
@@ -245,6 +268,12 @@ pub fn image_grid(
                 &t.caption,
                 &(FAMILY, 14).into_font().color(&color),
                 (x0, ty),
+            )
+            .map_err(draw_err)?;
+            root.draw_text(
+                &t.detail,
+                &(FAMILY, 12).into_font().color(&color),
+                (x0, ty + 17),
             )
             .map_err(draw_err)?;
         }

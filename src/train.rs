@@ -616,10 +616,8 @@ pub fn write_prediction_grid(
     let tiles: Vec<Tile> = (0..head.len())
         .map(|i| Tile {
             pixels: head.features.row(i).to_slice().unwrap_or(&[]),
-            caption: format!(
-                "{} (true {})",
-                head.classes[predicted[i]], head.classes[head.labels[i]]
-            ),
+            caption: head.classes[predicted[i]].clone(),
+            detail: format!("true: {}", head.classes[head.labels[i]]),
             highlight: predicted[i] != head.labels[i],
         })
         .collect();

@@ -181,7 +181,12 @@ fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
 
 /// Median seconds of one gradient and of one Hessian-vector product from scratch, for the
 /// "an HVP costs at most 4 gradients" check.
-pub fn gradient_and_hvp_seconds(model: &Mlp<f64>, x: &Array2<f64>, labels: &[usize], reps: usize) -> (f64, f64) {
+pub fn gradient_and_hvp_seconds(
+    model: &Mlp<f64>,
+    x: &Array2<f64>,
+    labels: &[usize],
+    reps: usize,
+) -> (f64, f64) {
     let params = model.parameters();
     let xt = Tensor::from_array(x.clone());
     let v: Vec<Tensor<f64>> = params.iter().map(|p| Tensor::ones(&p.shape())).collect();
