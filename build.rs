@@ -41,7 +41,12 @@ fn main() {
     println!("cargo:rustc-env=FERROGRAD_TARGET_FEATURES={cpu}");
     println!("cargo:rustc-env=FERROGRAD_PROFILE={profile}");
     println!("cargo:rustc-env=FERROGRAD_TARGET={target}");
+    // A commit moves the branch's ref, not .git/HEAD: watch both, and the index for edits.
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
+    println!("cargo:rerun-if-changed=.git/packed-refs");
+    if let Some(head_ref) = output("git", &["symbolic-ref", "-q", "HEAD"]) {
+        println!("cargo:rerun-if-changed=.git/{head_ref}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }
