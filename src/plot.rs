@@ -285,7 +285,8 @@ pub fn image_grid(
 
 /// Ticks without trailing zeros: `2` not `2.0`, `0.05`, `1e-4` for tiny values.
 fn format_tick(v: f64) -> String {
-    if v == 0.0 {
+    // A tick that is zero up to rounding (−1e-17) reads as 0.
+    if v.abs() < 1e-12 {
         return "0".into();
     }
     let a = v.abs();

@@ -69,12 +69,25 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         for (p, v) in params.iter().zip(&mut self.velocity) {
             let Some(g) = p.grad() else { continue };
             let g = g.value();
-            p.update(|theta| {
-                Zip::from(theta).and(v).and(&*g).for_each(|t, v, &g| {
+            p.update(|mut theta| {
+                let update = |t: &mut T, v: &mut T, g: T| {
                     let g = g + wd * *t;
                     *v = mu * *v + g;
                     *t = *t - lr * if nesterov { g + mu * *v } else { *v };
-                });
+                };
+                // One pass over three flat slices when all are contiguous in the same order
+                // (always, for parameters): a plain loop the compiler vectorises.
+                match (theta.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
+                    (Some(t), Some(v), Some(g)) => {
+                        for ((t, v), &g) in t.iter_mut().zip(v.iter_mut()).zip(g) {
+                            update(t, v, g);
+                        }
+                    }
+                    _ => Zip::from(&mut theta)
+                        .and(&mut *v)
+                        .and(&*g)
+                        .for_each(|t, v, &g| update(t, v, g)),
+                }
             });
         }
     }

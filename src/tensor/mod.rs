@@ -267,6 +267,12 @@ impl<T: Element> Tensor<T> {
         Tensor::from_array(v)
     }
 
+    /// Whether this handle is the only one to a node that records no op: its buffer can then
+    /// be reused in place without anyone seeing it change.
+    pub(crate) fn is_exclusive_leaf(&self) -> bool {
+        Rc::strong_count(&self.0) == 1 && self.is_leaf() && !self.requires_grad()
+    }
+
     /// Identity of the node, for maps keyed by tensor.
     pub(crate) fn id(&self) -> usize {
         Rc::as_ptr(&self.0) as usize

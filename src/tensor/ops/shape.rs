@@ -93,10 +93,10 @@ impl<T: Element> Tensor<T> {
     /// # Panics
     /// When `self`'s shape does not broadcast to `shape`.
     pub fn broadcast_to(&self, shape: &[usize]) -> Tensor<T> {
-        let own = self.shape();
-        if own == shape {
+        if self.value().shape() == shape {
             return self.clone();
         }
+        let own = self.shape();
         let fits = own.len() <= shape.len()
             && kernels::broadcast_shapes("broadcast_to", &own, shape) == shape;
         assert!(
@@ -114,10 +114,10 @@ impl<T: Element> Tensor<T> {
     /// # Panics
     /// When `shape` does not broadcast to `self`'s shape.
     pub fn sum_to(&self, shape: &[usize]) -> Tensor<T> {
-        let own = self.shape();
-        if own == shape {
+        if self.value().shape() == shape {
             return self.clone();
         }
+        let own = self.shape();
         let fits =
             shape.len() <= own.len() && kernels::broadcast_shapes("sum_to", shape, &own) == own;
         assert!(fits, "sum_to: shape {own:?} cannot be summed to {shape:?}");
