@@ -18,6 +18,8 @@
 //! assert_eq!(b.grad().unwrap().item(), 0.0);
 //! ```
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "openblas")]
 extern crate blas_src;
 

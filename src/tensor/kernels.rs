@@ -269,34 +269,39 @@ pub fn reduce_axis<T: Element>(kind: Reduce, a: &ArrayViewD<T>, axis: usize) -> 
                 }
             }
         };
-        if parallel(x.len()) && outer > 1 {
-            out.par_chunks_mut(inner)
-                .enumerate()
-                .for_each(|(o, dst)| block(o, dst));
-        } else if parallel(x.len()) {
+        if outer > 1 {
+            if parallel(x.len()) {
+                out.par_chunks_mut(inner)
+                    .enumerate()
+                    .for_each(|(o, dst)| block(o, dst));
+            } else {
+                for (o, dst) in out.chunks_mut(inner).enumerate() {
+                    block(o, dst);
+                }
+            }
+        } else {
             // One outer block (e.g. a bias gradient): partial sums over fixed blocks of rows,
-            // combined in block order, so the bits do not depend on the thread count.
+            // combined in block order, serial or parallel alike, so the bits depend on neither
+            // the thread count nor the threshold.
             let rows_per_block = (REDUCTION_BLOCK / inner).max(1);
-            let partials: Vec<Vec<T>> = x
-                .par_chunks(rows_per_block * inner)
-                .map(|rows| {
-                    let mut acc = vec![kind.identity::<T>(); inner];
-                    for src in rows.chunks(inner) {
-                        for (d, &s) in acc.iter_mut().zip(src) {
-                            *d = kind.combine(*d, s);
-                        }
+            let partial = |rows: &[T]| {
+                let mut acc = vec![kind.identity::<T>(); inner];
+                for src in rows.chunks(inner) {
+                    for (d, &s) in acc.iter_mut().zip(src) {
+                        *d = kind.combine(*d, s);
                     }
-                    acc
-                })
-                .collect();
+                }
+                acc
+            };
+            let partials: Vec<Vec<T>> = if parallel(x.len()) {
+                x.par_chunks(rows_per_block * inner).map(partial).collect()
+            } else {
+                x.chunks(rows_per_block * inner).map(partial).collect()
+            };
             for p in partials {
                 for (d, s) in out.iter_mut().zip(p) {
                     *d = kind.combine(*d, s);
                 }
-            }
-        } else {
-            for (o, dst) in out.chunks_mut(inner).enumerate() {
-                block(o, dst);
             }
         }
     }
