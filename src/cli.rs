@@ -185,6 +185,9 @@ pub struct TrainArgs {
     /// Test images drawn in the sample-predictions grid.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=400))]
     pub examples: u32,
+    /// Continue an interrupted run from <out>/checkpoints/ (same options required).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 impl TrainArgs {
@@ -348,7 +351,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let dataset = choose_dataset(args.dataset, args.data_dir.as_deref())?;
-            train::train_and_save(&args.config(dataset), args.examples as usize)?;
+            train::train_and_save(&args.config(dataset), args.examples as usize, args.resume)?;
             Ok(())
         }
         Command::Compare(args) => compare(&args),
@@ -430,7 +433,8 @@ fn compare(args: &TrainArgs) -> Result<()> {
         println!("── {activation} ──");
         let mut a = args.clone();
         a.activation = activation;
-        let (report, _) = train::train_and_save(&a.config(dataset), args.examples as usize)?;
+        let (report, _) =
+            train::train_and_save(&a.config(dataset), args.examples as usize, args.resume)?;
         runs.push(report.results);
     }
     type Metric = fn(&train::EpochMetrics) -> f64;

@@ -335,11 +335,99 @@ fn progress_bar(steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
     bar
 }
 
+/// How [`train_on`] runs besides the configuration.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Print nothing (no epoch lines, no progress bar).
+    pub quiet: bool,
+    /// Write a checkpoint here (atomically) after every epoch.
+    pub checkpoint: Option<PathBuf>,
+    /// Continue from this checkpoint instead of starting afresh.
+    pub resume: Option<Checkpoint>,
+}
+
+/// The checkpoint format's name.
+pub const CHECKPOINT_FORMAT: &str = "ferrograd-checkpoint";
+/// The current checkpoint format version.
+pub const CHECKPOINT_FORMAT_VERSION: u32 = 1;
+
+/// Everything needed to continue a run exactly: weights, optimizer state, the epochs done
+/// (which fix the schedule's position and, replayed, the shuffling generator's state) and the
+/// history so far.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Always [`CHECKPOINT_FORMAT`].
+    pub format: String,
+    /// [`CHECKPOINT_FORMAT_VERSION`] when written.
+    pub format_version: u32,
+    /// The run's configuration; a resumed run must have the same.
+    pub config: TrainConfig,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// The weights after those epochs.
+    pub model: ModelFile,
+    /// The optimizer's buffers (shape, values), in `Optimizer::state` order.
+    pub optimizer_state: Vec<(Vec<usize>, Vec<f32>)>,
+    /// Metrics of the epochs done.
+    pub history: Vec<EpochMetrics>,
+    /// Seconds of training so far.
+    pub train_seconds: f64,
+}
+
+impl Checkpoint {
+    /// Reads and validates a checkpoint file.
+    pub fn load(path: &Path) -> Result<Checkpoint> {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("{}: no checkpoint to resume from", path.display()))?;
+        if meta.len() > crate::artifacts::MAX_MODEL_BYTES {
+            bail!(
+                "{}: {} bytes is too large for a checkpoint",
+                path.display(),
+                meta.len()
+            );
+        }
+        let bytes =
+            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let c: Checkpoint = rmp_serde::from_slice(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not a ferrograd checkpoint ({e})", path.display()))?;
+        if c.format != CHECKPOINT_FORMAT || c.format_version != CHECKPOINT_FORMAT_VERSION {
+            bail!(
+                "{}: checkpoint format {:?} version {}, this ferrograd reads {CHECKPOINT_FORMAT:?} version {CHECKPOINT_FORMAT_VERSION}",
+                path.display(),
+                c.format,
+                c.format_version
+            );
+        }
+        // The weights go through the model file's checks (shapes, finiteness).
+        let model_bytes = c.model.to_bytes()?;
+        ModelFile::from_bytes(&model_bytes, path)?;
+        for (shape, values) in &c.optimizer_state {
+            if shape.iter().product::<usize>() != values.len() {
+                bail!(
+                    "{}: optimizer buffer of shape {shape:?} holds {} values",
+                    path.display(),
+                    values.len()
+                );
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// The checkpoint path of a run: `<out>/checkpoints/checkpoint_<tag>.msgpack`.
+pub fn checkpoint_path(config: &TrainConfig) -> PathBuf {
+    config
+        .out_dir
+        .join("checkpoints")
+        .join(format!("checkpoint_{}.msgpack", config.tag()))
+}
+
 /// Trains the model `config` describes on `splits`; prints one line per epoch (and a progress
-/// bar on a terminal). Stops with an error naming the epoch and batch if the loss becomes NaN
-/// or infinite.
-pub fn train_on(config: &TrainConfig, splits: Splits, quiet: bool) -> Result<TrainReport> {
+/// bar on a terminal) unless quiet. Stops with an error naming the epoch and batch if the loss
+/// becomes NaN or infinite (the last checkpoint, from the last good epoch, stays as it was).
+pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Result<TrainReport> {
     config.validate()?;
+    let quiet = options.quiet;
     let classes = splits.train.classes.len();
     let model = build_model(config, splits.train.dim(), classes);
     let params = model.parameters();
@@ -361,7 +449,39 @@ pub fn train_on(config: &TrainConfig, splits: Splits, quiet: bool) -> Result<Tra
     let mut epochs = Vec::with_capacity(config.epochs);
     let train = &splits.train;
     let mut total_seconds = 0.0;
-    for epoch in 0..config.epochs {
+    let mut first_epoch = 0;
+    if let Some(c) = options.resume {
+        if c.config != *config {
+            bail!("the checkpoint was written by a run with other settings; resume with the same options, or train afresh without --resume");
+        }
+        for (p, saved) in model.layers.iter().zip(&c.model.layers) {
+            p.weight.set_value(ndarray::ArrayD::from_shape_vec(
+                ndarray::IxDyn(&saved.weight_shape),
+                saved.weight.clone(),
+            )?);
+            p.bias.set_value(ndarray::ArrayD::from_shape_vec(
+                ndarray::IxDyn(&[saved.bias.len()]),
+                saved.bias.clone(),
+            )?);
+        }
+        let state = c
+            .optimizer_state
+            .into_iter()
+            .map(|(shape, v)| ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        optimizer.set_state(state);
+        // Replaying the shuffles of the epochs done puts the generator where it was.
+        for _ in 0..c.epochs_done {
+            data::shuffled_batches(train.len(), config.batch_size, &mut rng);
+        }
+        first_epoch = c.epochs_done;
+        epochs = c.history;
+        total_seconds = c.train_seconds;
+        if !quiet {
+            println!("resuming after epoch {first_epoch} of {}", config.epochs);
+        }
+    }
+    for epoch in first_epoch..config.epochs {
         let lr = schedule.lr(epoch);
         let batches = data::shuffled_batches(train.len(), config.batch_size, &mut rng);
         let bar = if quiet {
@@ -440,6 +560,31 @@ pub fn train_on(config: &TrainConfig, splits: Splits, quiet: bool) -> Result<Tra
             );
         }
         epochs.push(m);
+        if let Some(path) = &options.checkpoint {
+            let checkpoint = Checkpoint {
+                format: CHECKPOINT_FORMAT.into(),
+                format_version: CHECKPOINT_FORMAT_VERSION,
+                config: config.clone(),
+                epochs_done: epoch + 1,
+                model: ModelFile::from_mlp(
+                    &model,
+                    config.dataset.as_str(),
+                    [train.height, train.width],
+                    train.classes.clone(),
+                    normalisation(config.dataset),
+                ),
+                optimizer_state: optimizer
+                    .state()
+                    .into_iter()
+                    .map(|a| (a.shape().to_vec(), a.iter().copied().collect()))
+                    .collect(),
+                history: epochs.clone(),
+                train_seconds: total_seconds,
+            };
+            let bytes =
+                rmp_serde::to_vec_named(&checkpoint).context("cannot encode the checkpoint")?;
+            write_atomic(path, &bytes)?;
+        }
     }
     let (test_loss, test_accuracy) = evaluate(&model, &splits.test);
     let results = Results {
@@ -469,7 +614,14 @@ pub fn train_on(config: &TrainConfig, splits: Splits, quiet: bool) -> Result<Tra
 pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     config.validate()?;
     let splits = load_splits(config)?;
-    train_on(config, splits, true)
+    train_on(
+        config,
+        splits,
+        RunOptions {
+            quiet: true,
+            ..RunOptions::default()
+        },
+    )
 }
 
 /// The paths of a run's artifacts under `out`.
@@ -643,12 +795,20 @@ pub fn predict_features(model: &Mlp<f32>, x: &Array2<f32>) -> (Vec<usize>, Array
     (argmax_rows(&p.view()), p)
 }
 
-/// Loads, trains and writes every artifact; prints progress and the parameter count.
+/// Loads, trains and writes every artifact, with a checkpoint after every epoch; with
+/// `resume`, continues from that checkpoint. Prints progress and the parameter count.
 pub fn train_and_save(
     config: &TrainConfig,
     examples: usize,
+    resume: bool,
 ) -> Result<(TrainReport, ArtifactPaths)> {
     config.validate()?;
+    let checkpoint = checkpoint_path(config);
+    let resume = if resume {
+        Some(Checkpoint::load(&checkpoint)?)
+    } else {
+        None
+    };
     let splits = load_splits(config)?;
     println!(
         "dataset {}: {} train, {} validation, {} test images of {}×{}",
@@ -674,7 +834,15 @@ pub fn train_and_save(
         rayon::current_num_threads(),
         crate::threads::blas_backend()
     );
-    let report = train_on(config, splits, false)?;
+    let report = train_on(
+        config,
+        splits,
+        RunOptions {
+            quiet: false,
+            checkpoint: Some(checkpoint),
+            resume,
+        },
+    )?;
     let paths = save_artifacts(&report, &config.out_dir, examples)?;
     let f = &report.results.final_metrics;
     println!(

@@ -31,27 +31,25 @@ pub struct IdxImages {
     pub pixels: Vec<u8>,
 }
 
+/// Wraps `input` in a gzip decoder when it starts with gzip's magic bytes.
+fn decompressing<'a, R: std::io::BufRead + 'a>(
+    mut input: R,
+    path: &Path,
+) -> Result<Box<dyn Read + 'a>> {
+    let head = input
+        .fill_buf()
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(GzDecoder::new(input))
+    } else {
+        Box::new(input)
+    })
+}
+
 /// Opens `path`, decompressing when it starts with gzip's magic bytes.
 fn open(path: &Path) -> Result<Box<dyn Read>> {
-    let mut file = BufReader::new(
-        File::open(path).with_context(|| format!("{}: cannot open", path.display()))?,
-    );
-    let mut magic = [0u8; 2];
-    let gz = {
-        use std::io::BufRead;
-        let buf = file
-            .fill_buf()
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        if buf.len() >= 2 {
-            magic.copy_from_slice(&buf[..2]);
-        }
-        magic == [0x1f, 0x8b]
-    };
-    Ok(if gz {
-        Box::new(GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    })
+    let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    decompressing(BufReader::new(file), path)
 }
 
 fn read_exact(r: &mut dyn Read, buf: &mut [u8], path: &Path, what: &str) -> Result<()> {
@@ -101,10 +99,20 @@ fn header(r: &mut dyn Read, path: &Path, dims: usize, kind: &str) -> Result<Vec<
     Ok(sizes)
 }
 
-/// Reads exactly `len` payload bytes and checks that nothing follows.
+/// Reads exactly `len` payload bytes and checks that nothing follows. Memory grows with the
+/// bytes that actually arrive, so a header that lies about its size costs nothing.
 fn payload(r: &mut dyn Read, len: usize, path: &Path) -> Result<Vec<u8>> {
-    let mut data = vec![0u8; len];
-    read_exact(r, &mut data, path, "data")?;
+    let mut data = Vec::with_capacity(len.min(1 << 24));
+    let got = r
+        .take(len as u64)
+        .read_to_end(&mut data)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read data: {e}", path.display()))?;
+    if got < len {
+        bail!(
+            "{}: truncated data: the header promises {len} bytes, the file has {got}",
+            path.display()
+        );
+    }
     let mut extra = [0u8; 1];
     match r.read(&mut extra) {
         Ok(0) => Ok(data),
@@ -118,7 +126,20 @@ fn payload(r: &mut dyn Read, len: usize, path: &Path) -> Result<Vec<u8>> {
 
 /// Reads an IDX image file (3 dimensions: count, rows, cols).
 pub fn read_images(path: &Path) -> Result<IdxImages> {
-    let mut r = open(path)?;
+    parse_images(&mut *open(path)?, path)
+}
+
+/// Parses IDX image bytes (gzipped or raw); `origin` names them in errors.
+pub fn parse_images_bytes(bytes: &[u8], origin: &Path) -> Result<IdxImages> {
+    parse_images(&mut *decompressing(bytes, origin)?, origin)
+}
+
+/// Parses IDX label bytes (gzipped or raw); `origin` names them in errors.
+pub fn parse_labels_bytes(bytes: &[u8], classes: usize, origin: &Path) -> Result<Vec<u8>> {
+    parse_labels(&mut *decompressing(bytes, origin)?, classes, origin)
+}
+
+fn parse_images(r: &mut dyn Read, path: &Path) -> Result<IdxImages> {
     let s = header(&mut *r, path, 3, "image")?;
     let (count, rows, cols) = (s[0], s[1], s[2]);
     if count > MAX_ITEMS || rows == 0 || cols == 0 || rows > MAX_SIDE || cols > MAX_SIDE {
@@ -134,7 +155,7 @@ pub fn read_images(path: &Path) -> Result<IdxImages> {
             path.display()
         );
     }
-    let pixels = payload(&mut *r, len, path)?;
+    let pixels = payload(r, len, path)?;
     Ok(IdxImages {
         count,
         rows,
@@ -145,12 +166,15 @@ pub fn read_images(path: &Path) -> Result<IdxImages> {
 
 /// Reads an IDX label file (1 dimension); every label must be below `classes`.
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
-    let mut r = open(path)?;
+    parse_labels(&mut *open(path)?, classes, path)
+}
+
+fn parse_labels(r: &mut dyn Read, classes: usize, path: &Path) -> Result<Vec<u8>> {
     let s = header(&mut *r, path, 1, "label")?;
     if s[0] > MAX_ITEMS {
         bail!("{}: header claims {} labels", path.display(), s[0]);
     }
-    let labels = payload(&mut *r, s[0], path)?;
+    let labels = payload(r, s[0], path)?;
     if let Some((i, &l)) = labels
         .iter()
         .enumerate()

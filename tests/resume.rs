@@ -1,0 +1,193 @@
+//! Interruption and divergence: a real training process killed with SIGKILL mid-run and
+//! resumed gives bit-for-bit the weights and metrics of an uninterrupted run; a diverging run
+//! stops with the epoch and batch and leaves the last good model alone.
+
+use ferrograd::artifacts::ModelFile;
+use ferrograd::train::Checkpoint;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ferrograd"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ferrograd-resume-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Wide enough that an epoch of digits takes a few hundred milliseconds: time to kill.
+const ARGS: [&str; 10] = [
+    "--threads",
+    "1",
+    "train",
+    "--dataset",
+    "digits",
+    "--epochs",
+    "8",
+    "--hidden",
+    "1536,1536",
+    "--out",
+];
+
+fn metrics_without_time(results: &Path) -> Vec<serde_json::Value> {
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(results).unwrap()).unwrap();
+    let mut epochs: Vec<serde_json::Value> = r["epochs"].as_array().unwrap().clone();
+    for e in &mut epochs {
+        e.as_object_mut().unwrap().remove("seconds");
+    }
+    epochs.push(r["final"]["test_accuracy"].clone());
+    epochs.push(r["final"]["test_loss"].clone());
+    epochs
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_bits_as_an_uninterrupted_one() {
+    let reference = temp_dir("reference");
+    let out = bin().args(ARGS).arg(&reference).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let killed = temp_dir("killed");
+    let mut child = bin()
+        .args(ARGS)
+        .arg(&killed)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = killed.join("checkpoints/checkpoint_relu_digits.msgpack");
+    let start = Instant::now();
+    let mut done_at_kill = 0;
+    while start.elapsed() < Duration::from_secs(120) {
+        if let Ok(c) = Checkpoint::load(&checkpoint) {
+            if c.epochs_done >= 2 {
+                child.kill().unwrap(); // SIGKILL
+                done_at_kill = c.epochs_done;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the run finished before it could be killed"
+    );
+    assert!(
+        (2..8).contains(&done_at_kill),
+        "killed after epoch {done_at_kill}"
+    );
+    // The checkpoint is whole (atomic writes): it loads, and no final model was written.
+    let c = Checkpoint::load(&checkpoint).unwrap();
+    assert!(c.epochs_done >= done_at_kill && c.epochs_done < 8);
+    assert!(!killed.join("models/model_relu_digits.msgpack").exists());
+
+    let out = bin()
+        .args(ARGS)
+        .arg(&killed)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resuming after epoch"));
+
+    let a = ModelFile::load(&reference.join("models/model_relu_digits.msgpack")).unwrap();
+    let b = ModelFile::load(&killed.join("models/model_relu_digits.msgpack")).unwrap();
+    for (x, y) in a.layers.iter().zip(&b.layers) {
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert!(
+            bits(&x.weight) == bits(&y.weight),
+            "weights differ after resuming"
+        );
+        assert!(
+            bits(&x.bias) == bits(&y.bias),
+            "biases differ after resuming"
+        );
+    }
+    assert_eq!(
+        metrics_without_time(&reference.join("results/results_relu_digits.json")),
+        metrics_without_time(&killed.join("results/results_relu_digits.json"))
+    );
+}
+
+#[test]
+fn resuming_with_other_settings_is_refused_in_one_line() {
+    let dir = temp_dir("mismatch");
+    let ok = bin()
+        .args(["train", "--dataset", "digits", "--epochs", "2", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let out = bin()
+        .args([
+            "train",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--lr",
+            "0.01",
+            "--resume",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("other settings"), "{err}");
+}
+
+#[test]
+fn a_diverging_run_stops_with_epoch_and_batch_and_keeps_the_last_good_model() {
+    let dir = temp_dir("diverge");
+    let good = bin()
+        .args(["train", "--dataset", "digits", "--epochs", "2", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(good.status.success());
+    let model = dir.join("models/model_relu_digits.msgpack");
+    let before = std::fs::read(&model).unwrap();
+    let out = bin()
+        .args([
+            "train",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--lr",
+            "1e6",
+            "--momentum",
+            "0",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("diverged") && err.contains("epoch 1 batch"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        before,
+        "the good model was overwritten"
+    );
+}
