@@ -5,7 +5,7 @@ use crate::artifacts::{write_atomic, ModelFile, Normalisation};
 use crate::build_info::BuildInfo;
 use crate::data::{self, Dataset, DatasetName, Splits};
 use crate::nn::{Activation, Init, Mlp, Module};
-use crate::optim::{clip_grad_norm, Adam, LrSchedule, Optimizer, Schedule, Sgd};
+use crate::optim::{backward_and_step, clip_grad_norm, Adam, LrSchedule, Optimizer, Schedule, Sgd};
 use crate::plot::{self, Chart, Series, Tile};
 use crate::{no_grad, Tensor};
 use anyhow::{bail, Context, Result};
@@ -508,11 +508,15 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
                     batches.len()
                 );
             }
-            loss.backward();
-            if let Some(max) = config.clip_grad_norm {
-                clip_grad_norm(&params, max);
+            match config.clip_grad_norm {
+                // Clipping needs every gradient before the first update.
+                Some(max) => {
+                    loss.backward();
+                    clip_grad_norm(&params, max);
+                    optimizer.step(&params, lr);
+                }
+                None => backward_and_step(&loss, &params, optimizer.as_mut(), lr),
             }
-            optimizer.step(&params, lr);
             loss_sum += l * idx.len() as f64;
             let v = logits.value();
             let v2 = v.view().into_dimensionality::<ndarray::Ix2>().unwrap();

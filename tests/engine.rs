@@ -381,3 +381,30 @@ fn training_twice_with_the_same_seed_gives_identical_weights_and_metrics() {
     };
     assert_eq!(metrics(&a), metrics(&b));
 }
+
+#[test]
+fn updating_inside_backward_gives_the_same_bits_as_after_it() {
+    use ferrograd::nn::{Activation, Init, Mlp, Module};
+    use ferrograd::optim::{backward_and_step, Optimizer, Sgd};
+    let x = Tensor::<f32>::rand_uniform(&[16, 12], 0.0, 1.0, 3);
+    let y: Vec<usize> = (0..16).map(|i| i % 4).collect();
+    let a = Mlp::<f32>::new(&[12, 9, 7, 4], Activation::Tanh, Init::Xavier, 5);
+    let b = Mlp::<f32>::new(&[12, 9, 7, 4], Activation::Tanh, Init::Xavier, 5);
+    let (pa, pb) = (a.parameters(), b.parameters());
+    let (mut sa, mut sb) = (Sgd::new(0.9), Sgd::new(0.9));
+    sa.weight_decay = 1e-3;
+    sb.weight_decay = 1e-3;
+    for _ in 0..3 {
+        backward_and_step(&a.loss(&x, &y), &pa, &mut sa, 0.1);
+        b.loss(&x, &y).backward();
+        sb.step(&pb, 0.1);
+        for p in &pb {
+            p.zero_grad();
+        }
+    }
+    for (p, q) in pa.iter().zip(&pb) {
+        let bits = |t: &Tensor<f32>| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(p), bits(q));
+        assert!(p.grad().is_none(), "the fused step drops each gradient");
+    }
+}

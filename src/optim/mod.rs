@@ -9,7 +9,18 @@ use serde::{Deserialize, Serialize};
 /// Something that updates parameters from their gradients.
 pub trait Optimizer<T: Element> {
     /// One update with learning rate `lr`; parameters without a gradient are left alone.
-    fn step(&mut self, params: &[Tensor<T>], lr: f64);
+    fn step(&mut self, params: &[Tensor<T>], lr: f64) {
+        self.begin_step();
+        for (i, p) in params.iter().enumerate() {
+            self.step_param(i, p, lr);
+        }
+    }
+    /// Starts a step made of [`step_param`](Optimizer::step_param) calls (Adam counts steps).
+    fn begin_step(&mut self) {}
+    /// Updates parameter `index` (its position in the list `step` would be given) from its
+    /// `.grad`, if it has one. Lets the update run inside the backward pass, as soon as the
+    /// parameter's gradient is complete (`Tensor::backward_then`).
+    fn step_param(&mut self, index: usize, param: &Tensor<T>, lr: f64);
     /// The optimiser's state (momentum buffers and the like), for checkpoints.
     fn state(&self) -> Vec<ArrayD<T>>;
     /// Restores [`state`](Optimizer::state).
@@ -56,40 +67,49 @@ impl<T: Element> Sgd<T> {
     }
 }
 
+/// The optimiser buffer for parameter `index`, created (zeros) on first use.
+fn slot<'a, T: Element>(
+    buffers: &'a mut Vec<ArrayD<T>>,
+    index: usize,
+    param: &Tensor<T>,
+) -> &'a mut ArrayD<T> {
+    if buffers.len() <= index {
+        buffers.resize(index + 1, ArrayD::zeros(ndarray::IxDyn(&[0])));
+    }
+    let shape = param.value().raw_dim();
+    if buffers[index].raw_dim() != shape {
+        buffers[index] = ArrayD::zeros(shape);
+    }
+    &mut buffers[index]
+}
+
 impl<T: Element> Optimizer<T> for Sgd<T> {
-    fn step(&mut self, params: &[Tensor<T>], lr: f64) {
-        if self.velocity.len() != params.len() {
-            self.velocity = params
-                .iter()
-                .map(|p| ArrayD::zeros(p.value().raw_dim()))
-                .collect();
-        }
+    fn step_param(&mut self, index: usize, p: &Tensor<T>, lr: f64) {
+        let Some(g) = p.grad() else { return };
         let (mu, wd, lr) = (T::of(self.momentum), T::of(self.weight_decay), T::of(lr));
         let nesterov = self.nesterov;
-        for (p, v) in params.iter().zip(&mut self.velocity) {
-            let Some(g) = p.grad() else { continue };
-            let g = g.value();
-            p.update(|mut theta| {
-                let update = |t: &mut T, v: &mut T, g: T| {
-                    let g = g + wd * *t;
-                    *v = mu * *v + g;
-                    *t = *t - lr * if nesterov { g + mu * *v } else { *v };
-                };
-                // One pass over three flat slices when all are contiguous in the same order
-                // (always, for parameters): a plain loop the compiler vectorises.
-                match (theta.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
-                    (Some(t), Some(v), Some(g)) => {
-                        for ((t, v), &g) in t.iter_mut().zip(v.iter_mut()).zip(g) {
-                            update(t, v, g);
-                        }
+        let v = slot(&mut self.velocity, index, p);
+        let g = g.value();
+        p.update(|mut theta| {
+            let update = |t: &mut T, v: &mut T, g: T| {
+                let g = g + wd * *t;
+                *v = mu * *v + g;
+                *t = *t - lr * if nesterov { g + mu * *v } else { *v };
+            };
+            // One pass over three flat slices when all are contiguous in the same order
+            // (always, for parameters): a plain loop the compiler vectorises.
+            match (theta.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
+                (Some(t), Some(v), Some(g)) => {
+                    for ((t, v), &g) in t.iter_mut().zip(v.iter_mut()).zip(g) {
+                        update(t, v, g);
                     }
-                    _ => Zip::from(&mut theta)
-                        .and(&mut *v)
-                        .and(&*g)
-                        .for_each(|t, v, &g| update(t, v, g)),
                 }
-            });
-        }
+                _ => Zip::from(&mut theta)
+                    .and(&mut *v)
+                    .and(&*g)
+                    .for_each(|t, v, &g| update(t, v, g)),
+            }
+        });
     }
     fn state(&self) -> Vec<ArrayD<T>> {
         self.velocity.clone()
@@ -130,16 +150,12 @@ impl<T: Element> Default for Adam<T> {
 }
 
 impl<T: Element> Optimizer<T> for Adam<T> {
-    fn step(&mut self, params: &[Tensor<T>], lr: f64) {
-        if self.m.len() != params.len() {
-            self.m = params
-                .iter()
-                .map(|p| ArrayD::zeros(p.value().raw_dim()))
-                .collect();
-            self.v = self.m.clone();
-        }
+    fn begin_step(&mut self) {
         self.steps += 1;
-        let t = self.steps as i32;
+    }
+    fn step_param(&mut self, index: usize, p: &Tensor<T>, lr: f64) {
+        let Some(g) = p.grad() else { return };
+        let t = self.steps.max(1) as i32;
         let (b1, b2) = (self.beta1, self.beta2);
         let step = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
         let (b1, b2, eps, wd, step) = (
@@ -150,22 +166,22 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             T::of(step),
         );
         let one = T::one();
-        for ((p, m), v) in params.iter().zip(&mut self.m).zip(&mut self.v) {
-            let Some(g) = p.grad() else { continue };
-            let g = g.value();
-            p.update(|theta| {
-                Zip::from(theta)
-                    .and(m)
-                    .and(v)
-                    .and(&*g)
-                    .for_each(|t, m, v, &g| {
-                        let g = g + wd * *t;
-                        *m = b1 * *m + (one - b1) * g;
-                        *v = b2 * *v + (one - b2) * g * g;
-                        *t = *t - step * *m / (v.sqrt() + eps);
-                    });
-            });
-        }
+        slot(&mut self.m, index, p);
+        slot(&mut self.v, index, p);
+        let (m, v) = (&mut self.m[index], &mut self.v[index]);
+        let g = g.value();
+        p.update(|theta| {
+            Zip::from(theta)
+                .and(m)
+                .and(v)
+                .and(&*g)
+                .for_each(|t, m, v, &g| {
+                    let g = g + wd * *t;
+                    *m = b1 * *m + (one - b1) * g;
+                    *v = b2 * *v + (one - b2) * g * g;
+                    *t = *t - step * *m / (v.sqrt() + eps);
+                });
+        });
     }
     fn state(&self) -> Vec<ArrayD<T>> {
         let mut s = self.m.clone();
@@ -248,6 +264,26 @@ impl LrSchedule {
             }
         }
     }
+}
+
+/// Backward of the scalar `loss`, updating each parameter (and dropping its gradient) as soon
+/// as its gradient is complete, inside the backward pass: the gradient is used while it is
+/// still in the cache, and its buffer is free for the next layer's. The result is the same as
+/// `loss.backward()` then `optimizer.step(params, lr)`, bit for bit.
+pub fn backward_and_step<T: Element>(
+    loss: &Tensor<T>,
+    params: &[Tensor<T>],
+    optimizer: &mut dyn Optimizer<T>,
+    lr: f64,
+) {
+    optimizer.begin_step();
+    let seed = Tensor::ones(&loss.shape());
+    loss.backward_then(&seed, false, &mut |leaf| {
+        if let Some(i) = params.iter().position(|p| p.same_node(leaf)) {
+            optimizer.step_param(i, leaf, lr);
+            leaf.zero_grad();
+        }
+    });
 }
 
 /// Scales all gradients so that their global L2 norm is at most `max_norm`; returns the norm

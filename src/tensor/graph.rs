@@ -132,14 +132,16 @@ fn accumulate<T: Element>(current: Tensor<T>, extra: &Tensor<T>, in_place: bool)
     }
 }
 
-/// Runs the backward pass from `roots` seeded with `seeds`; returns the gradient reaching each
-/// node in `wanted` (or, when `wanted` is `None`, each leaf that requires a gradient).
+/// Runs the backward pass from `roots` seeded with `seeds`; hands `found` the complete gradient
+/// of each node in `wanted` (or, when `wanted` is `None`, of each leaf that requires one) as
+/// soon as it is complete — every op that uses the node has run its backward by then.
 fn run_backward<T: Element>(
     roots: &[Tensor<T>],
     seeds: Vec<Tensor<T>>,
     wanted: Option<&IdSet>,
     create_graph: bool,
-) -> IdMap<(Tensor<T>, Tensor<T>)> {
+    found: &mut dyn FnMut(&Tensor<T>, Tensor<T>),
+) {
     let _mode = set_grad_mode(create_graph);
     let order = topological_order(roots);
     let mut grads: IdMap<Tensor<T>> =
@@ -154,7 +156,6 @@ fn run_backward<T: Element>(
         };
         grads.insert(root.id(), g);
     }
-    let mut found = IdMap::default();
     for node in order.iter().rev() {
         let Some(g) = grads.remove(&node.id()) else {
             continue;
@@ -180,10 +181,9 @@ fn run_backward<T: Element>(
             });
         }
         if is_wanted {
-            found.insert(node.id(), (node.clone(), g));
+            found(node, g);
         }
     }
-    found
 }
 
 fn default_seed<T: Element>(op: &str, output: &Tensor<T>) -> Tensor<T> {
@@ -225,27 +225,41 @@ impl<T: Element> Tensor<T> {
     /// # Panics
     /// When `grad`'s shape differs from `self`'s.
     pub fn backward_with(&self, grad: &Tensor<T>, create_graph: bool) {
+        self.backward_then(grad, create_graph, &mut |_| {});
+    }
+
+    /// Like [`backward_with`](Tensor::backward_with), calling `on_leaf(leaf)` as soon as a
+    /// leaf's gradient is complete and stored in its `.grad` — while the rest of the backward
+    /// pass is still to run, and while that gradient is still in the cache. An optimiser can
+    /// update the leaf there: every op that reads it has already run its backward.
+    pub fn backward_then(
+        &self,
+        grad: &Tensor<T>,
+        create_graph: bool,
+        on_leaf: &mut dyn FnMut(&Tensor<T>),
+    ) {
         assert_eq!(
             grad.shape(),
             self.shape(),
-            "backward_with: gradient shape differs from the output's"
+            "backward_then: gradient shape differs from the output's"
         );
-        let found = run_backward(
+        run_backward(
             std::slice::from_ref(self),
             vec![grad.clone()],
             None,
             create_graph,
+            &mut |leaf, g| {
+                let total = match leaf.grad() {
+                    Some(prev) => {
+                        leaf.set_grad(None);
+                        accumulate(prev, &g, !create_graph)
+                    }
+                    None => g,
+                };
+                leaf.set_grad(Some(total));
+                on_leaf(leaf);
+            },
         );
-        for (_, (leaf, g)) in found {
-            let total = match leaf.grad() {
-                Some(prev) => {
-                    leaf.set_grad(None);
-                    accumulate(prev, &g, !create_graph)
-                }
-                None => g,
-            };
-            leaf.set_grad(Some(total));
-        }
     }
 }
 
@@ -290,11 +304,20 @@ pub fn grad<T: Element>(
         None => outputs.iter().map(|o| default_seed("grad", o)).collect(),
     };
     let wanted: IdSet = inputs.iter().map(|t| t.id()).collect();
-    let found = run_backward(outputs, seeds, Some(&wanted), create_graph);
+    let mut found: IdMap<Tensor<T>> = IdMap::default();
+    run_backward(
+        outputs,
+        seeds,
+        Some(&wanted),
+        create_graph,
+        &mut |node, g| {
+            found.insert(node.id(), g);
+        },
+    );
     inputs
         .iter()
         .map(|x| match found.get(&x.id()) {
-            Some((_, g)) => g.clone(),
+            Some(g) => g.clone(),
             None => Tensor::zeros(&x.shape()),
         })
         .collect()
