@@ -142,7 +142,8 @@ impl ModelFile {
         Ok(m)
     }
 
-    fn validate(&self, origin: &Path) -> Result<()> {
+    /// Checks format, version, architecture, every shape and value, the activation.
+    pub fn validate(&self, origin: &Path) -> Result<()> {
         let o = origin.display();
         if self.format != MODEL_FORMAT {
             bail!("{o}: format {:?}, expected {MODEL_FORMAT:?}", self.format);

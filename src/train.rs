@@ -399,8 +399,7 @@ impl Checkpoint {
             );
         }
         // The weights go through the model file's checks (shapes, finiteness).
-        let model_bytes = c.model.to_bytes()?;
-        ModelFile::from_bytes(&model_bytes, path)?;
+        c.model.validate(path)?;
         for (shape, values) in &c.optimizer_state {
             if shape.iter().product::<usize>() != values.len() {
                 bail!(

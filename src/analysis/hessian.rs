@@ -168,15 +168,14 @@ pub struct HessianTimings {
 
 /// Median seconds of `f` over `reps` runs.
 fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..reps)
+    let t: Vec<f64> = (0..reps)
         .map(|_| {
             let s = Instant::now();
             f();
             s.elapsed().as_secs_f64()
         })
         .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+    super::median(&t)
 }
 
 /// Median seconds of one gradient and of one Hessian-vector product from scratch, for the

@@ -3,6 +3,7 @@
 //! goes (phases and ops); and the GEMM rate achieved against a plain sgemm of the same shapes.
 
 use super::baseline::HandwrittenMlp;
+use super::median;
 use crate::data::{self, Dataset, DatasetName};
 use crate::nn::{Activation, Init, Mlp, Module};
 use crate::optim::Sgd;
@@ -129,19 +130,6 @@ pub struct PerfReport {
     pub gemm: Vec<GemmRate>,
     /// FLOPs of the matrix products of one epoch (forward and backward).
     pub epoch_matmul_gflop: f64,
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        0.5 * (s[n / 2 - 1] + s[n / 2])
-    }
 }
 
 /// One autograd epoch over `batches`, timed per phase.

@@ -95,8 +95,7 @@ pub fn step_seconds(batch: usize, width: usize, depth: usize, steps: usize) -> f
             times.push(start.elapsed().as_secs_f64());
         }
     }
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    super::median(&times)
 }
 
 /// Least-squares slope and intercept of log y against log x.

@@ -47,7 +47,8 @@ impl Hasher {
 }
 
 impl Checksum {
-    fn expected(&self) -> &'static str {
+    /// The expected digest, lowercase hex.
+    pub fn expected(&self) -> &'static str {
         match self {
             Checksum::Sha256(s) | Checksum::Md5(s) => s,
         }

@@ -310,11 +310,7 @@ fn download_into(name: DatasetName, dest: &Path) -> Result<()> {
     for (file, checksum) in files {
         let target = dest.join(file);
         if target.is_file()
-            && download::file_digest(&target, &checksum).is_ok_and(|d| {
-                d == match checksum {
-                    Checksum::Sha256(s) | Checksum::Md5(s) => s,
-                }
-            })
+            && download::file_digest(&target, &checksum).is_ok_and(|d| d == checksum.expected())
         {
             continue;
         }

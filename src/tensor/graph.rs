@@ -33,7 +33,6 @@ impl Hasher for IdHasher {
 
 type IdMap<V> = HashMap<usize, V, BuildHasherDefault<IdHasher>>;
 type IdSet = HashSet<usize, BuildHasherDefault<IdHasher>>;
-use std::rc::Rc;
 
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
@@ -116,20 +115,14 @@ fn topological_order<T: Element>(roots: &[Tensor<T>]) -> Vec<Tensor<T>> {
 /// the gradient is being built, otherwise as a (possibly recorded) new tensor.
 fn accumulate<T: Element>(current: Tensor<T>, extra: &Tensor<T>, in_place: bool) -> Tensor<T> {
     let _p = crate::profile::scope("accumulate");
-    if in_place && Rc::strong_count(&current.0) == 1 && current.is_leaf() {
-        {
-            let mut v = current.0.value.borrow_mut();
-            let extra = extra.value();
-            if v.shape() == extra.shape() {
-                kernels::add_assign(v.view_mut(), &extra.view());
-                drop(v);
-                return current;
-            }
-        }
-        current.add(extra)
-    } else {
-        current.add(extra)
+    if in_place && current.is_exclusive_leaf() && current.value().shape() == extra.value().shape() {
+        kernels::add_assign(
+            current.0.value.borrow_mut().view_mut(),
+            &extra.value().view(),
+        );
+        return current;
     }
+    current.add(extra)
 }
 
 /// Runs the backward pass from `roots` seeded with `seeds`; hands `found` the complete gradient

@@ -55,11 +55,6 @@ fn parallel(len: usize) -> bool {
 /// Whether a kernel of `cost` over `len` elements runs on rayon's pool.
 #[inline]
 pub fn is_parallel(cost: Cost, len: usize) -> bool {
-    parallel_for(cost, len)
-}
-
-#[inline]
-fn parallel_for(cost: Cost, len: usize) -> bool {
     let threshold = match cost {
         Cost::Cheap => parallel_threshold(),
         Cost::Expensive => parallel_threshold() / EXPENSIVE_DIVISOR,
@@ -98,7 +93,7 @@ pub fn map<T: Element>(
     cost: Cost,
     f: impl Fn(T) -> T + Sync + Send,
 ) -> ArrayD<T> {
-    if parallel_for(cost, a.len()) {
+    if is_parallel(cost, a.len()) {
         let mut out = ArrayD::<T>::zeros(a.raw_dim());
         Zip::from(&mut out).and(a).par_for_each(|o, &x| *o = f(x));
         out
@@ -116,7 +111,7 @@ pub fn zip_map<T: Element>(
     f: impl Fn(T, T) -> T + Sync + Send,
 ) -> ArrayD<T> {
     let dim = IxDyn(shape);
-    let par = parallel_for(cost, shape.iter().product());
+    let par = is_parallel(cost, shape.iter().product());
     if a.shape() == shape && b.shape() == shape && !par {
         // Same shapes, serial: Zip over two inputs and an uninitialised output in one pass.
         return Zip::from(a).and(b).map_collect(|&x, &y| f(x, y));
@@ -127,27 +122,6 @@ pub fn zip_map<T: Element>(
         Zip::from(&av).and(&bv).par_map_collect(|&x, &y| f(x, y))
     } else {
         Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y))
-    }
-}
-
-/// `f` applied to the triples of three same-shaped arrays.
-pub fn zip3_map<T: Element>(
-    a: &ArrayViewD<T>,
-    b: &ArrayViewD<T>,
-    c: &ArrayViewD<T>,
-    cost: Cost,
-    f: impl Fn(T, T, T) -> T + Sync + Send,
-) -> ArrayD<T> {
-    if parallel_for(cost, a.len()) {
-        Zip::from(a)
-            .and(b)
-            .and(c)
-            .par_map_collect(|&x, &y, &z| f(x, y, z))
-    } else {
-        Zip::from(a)
-            .and(b)
-            .and(c)
-            .map_collect(|&x, &y, &z| f(x, y, z))
     }
 }
 

@@ -33,25 +33,6 @@ pub(super) fn activation_backward<T: Element>(
     let one = T::one();
     match act {
         LinearActivation::Identity => g.clone(),
-        // Without a graph of the gradient, and when nothing else holds `g`, mask it in place:
-        // no allocation, and the buffer is still in cache.
-        LinearActivation::Relu if g.is_exclusive_leaf() && !crate::is_grad_enabled() => {
-            let _p = crate::profile::scope("relu_grad");
-            let x = out.value();
-            // An unconditional store of a select: vectorises, and no branch to mispredict on
-            // the (random) signs.
-            let mask = |g: &mut T, x: T| *g = if x > T::zero() { *g } else { T::zero() };
-            g.update(|mut v| {
-                let same_layout = v.strides() == x.strides();
-                match (v.as_slice_memory_order_mut(), x.as_slice_memory_order()) {
-                    (Some(gs), Some(xs)) if same_layout => {
-                        gs.iter_mut().zip(xs).for_each(|(g, &x)| mask(g, x))
-                    }
-                    _ => Zip::from(&mut v).and(&*x).for_each(|g, &x| mask(g, x)),
-                }
-            });
-            g.clone()
-        }
         LinearActivation::Relu => g.relu_grad(out),
         LinearActivation::Tanh => g * &(out * out).rsub_scalar(one),
         LinearActivation::Sigmoid => g * &(out * &out.rsub_scalar(one)),
