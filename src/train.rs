@@ -491,7 +491,7 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
         let start = Instant::now();
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for (b, idx) in batches.iter().enumerate() {
-            let x = Tensor::from_array(train.features.select(Axis(0), idx));
+            let x = train.batch_tensor(idx);
             let labels: Vec<usize> = idx.iter().map(|&i| train.labels[i]).collect();
             for p in &params {
                 p.zero_grad();

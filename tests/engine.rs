@@ -408,3 +408,64 @@ fn updating_inside_backward_gives_the_same_bits_as_after_it() {
         assert!(p.grad().is_none(), "the fused step drops each gradient");
     }
 }
+
+#[test]
+fn linear_backward_without_a_graph_gives_the_same_bits_as_with_one() {
+    use ferrograd::tensor::ops::LinearActivation;
+    // 100 × 300 rows span two blocks of the bias gradient's blocked sum.
+    let x = Tensor::<f32>::rand_normal(&[100, 300], 0.0, 1.0, 1).with_grad();
+    let w = Tensor::<f32>::rand_normal(&[300, 50], 0.0, 0.1, 2).with_grad();
+    let b = Tensor::<f32>::rand_normal(&[50], 0.0, 0.1, 3).with_grad();
+    let g = Tensor::<f32>::rand_normal(&[100, 50], 0.0, 1.0, 4);
+    for act in [
+        LinearActivation::Identity,
+        LinearActivation::Relu,
+        LinearActivation::Tanh,
+    ] {
+        let out = x.linear_act(&w, Some(&b), act);
+        let inputs = [x.clone(), w.clone(), b.clone()];
+        // Without a graph of the gradient the arrays are used directly; with one, tensor ops.
+        let fast = grad(&[out.clone()], &inputs, Some(&[g.clone()]), false);
+        let taped = grad(&[out], &inputs, Some(&[g.clone()]), true);
+        assert!(taped[1].requires_grad() && fast.iter().all(|t| !t.requires_grad()));
+        for (f, t) in fast.iter().zip(&taped) {
+            let bits = |t: &Tensor<f32>| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(f.shape(), t.shape());
+            assert_eq!(bits(f), bits(t), "{act:?}");
+        }
+    }
+}
+
+#[test]
+fn training_steps_reuse_their_buffers_and_memory_does_not_grow() {
+    use ferrograd::nn::{Activation, Init, Mlp, Module};
+    use ferrograd::optim::{backward_and_step, Sgd};
+    use ferrograd::tensor::pool;
+    pool::release();
+    let x = Tensor::<f32>::rand_uniform(&[64, 100], 0.0, 1.0, 7);
+    let y: Vec<usize> = (0..64).map(|i| i % 10).collect();
+    let model = Mlp::<f32>::new(&[100, 64, 64, 10], Activation::Relu, Init::Xavier, 1);
+    let params = model.parameters();
+    let mut sgd = Sgd::new(0.9);
+    let mut after = Vec::new();
+    for _ in 0..20 {
+        backward_and_step(&model.loss(&x, &y), &params, &mut sgd, 0.01);
+        after.push(pool::stats::<f32>());
+    }
+    // The first step allocates its working set; every later step is served from it.
+    let first = after[0];
+    assert!(first.allocated > 0 && first.held_buffers > 0, "{first:?}");
+    for s in &after[1..] {
+        assert_eq!(
+            s.allocated, first.allocated,
+            "a later step allocated: {s:?}"
+        );
+        assert_eq!(
+            (s.held_buffers, s.held_bytes),
+            (first.held_buffers, first.held_bytes)
+        );
+    }
+    assert!(after[19].reused >= 19 * 4, "{:?}", after[19]);
+    pool::release();
+    assert_eq!(pool::stats::<f32>().held_bytes, 0);
+}

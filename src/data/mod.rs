@@ -122,6 +122,17 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The feature rows `indices`, in that order, as a tensor on a buffer from the tensor pool
+    /// (a training batch: the next step's batch reuses this one's memory).
+    ///
+    /// # Panics
+    /// When an index is out of range.
+    pub fn batch_tensor(&self, indices: &[usize]) -> crate::Tensor<f32> {
+        let mut x = crate::tensor::pool::array(ndarray::Ix2(indices.len(), self.dim()));
+        gather_rows(&self.features, indices, &mut x);
+        crate::Tensor::from_array(x)
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -526,4 +537,26 @@ pub fn shuffled_batches(n: usize, batch: usize, rng: &mut StdRng) -> Vec<Vec<usi
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(rng);
     order.chunks(batch.max(1)).map(|c| c.to_vec()).collect()
+}
+
+/// Copies rows `indices` of `src` into the rows of `dst` (one `memcpy` a row when both are
+/// row-major, as they are for datasets and batches).
+///
+/// # Panics
+/// When `dst` is not `indices.len() × src.ncols()` or an index is out of range.
+pub fn gather_rows(src: &Array2<f32>, indices: &[usize], dst: &mut Array2<f32>) {
+    assert_eq!(
+        dst.dim(),
+        (indices.len(), src.ncols()),
+        "gather_rows: destination shape does not fit {} rows of {}",
+        indices.len(),
+        src.ncols()
+    );
+    for (mut row, &i) in dst.rows_mut().into_iter().zip(indices) {
+        let from = src.row(i);
+        match (row.as_slice_mut(), from.as_slice()) {
+            (Some(d), Some(s)) => d.copy_from_slice(s),
+            _ => row.assign(&from),
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! gives the same bits on every run, whatever the thread count.
 
 use super::elem::Element;
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
+use ndarray::{Array1, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -254,32 +254,62 @@ pub fn reduce_axis<T: Element>(kind: Reduce, a: &ArrayViewD<T>, axis: usize) -> 
                 }
             }
         } else {
-            // One outer block (e.g. a bias gradient): partial sums over fixed blocks of rows,
-            // combined in block order, serial or parallel alike, so the bits depend on neither
-            // the thread count nor the threshold.
-            let rows_per_block = (REDUCTION_BLOCK / inner).max(1);
-            let partial = |rows: &[T]| {
-                let mut acc = vec![kind.identity::<T>(); inner];
-                for src in rows.chunks(inner) {
-                    for (d, &s) in acc.iter_mut().zip(src) {
-                        *d = kind.combine(*d, s);
-                    }
-                }
-                acc
-            };
-            let partials: Vec<Vec<T>> = if parallel(x.len()) {
-                x.par_chunks(rows_per_block * inner).map(partial).collect()
-            } else {
-                x.chunks(rows_per_block * inner).map(partial).collect()
-            };
-            for p in partials {
-                for (d, s) in out.iter_mut().zip(p) {
-                    *d = kind.combine(*d, s);
-                }
-            }
+            combine_rows(kind, x, inner, &mut out);
         }
     }
     ArrayD::from_shape_vec(IxDyn(&out_shape), out).unwrap()
+}
+
+/// Combines the rows of the row-major `x` (rows of length `cols`) into `out` (one row, holding
+/// the identity): partial results over fixed blocks of rows, combined in block order, serial
+/// or parallel alike, so the bits depend on neither the thread count nor the threshold. A bias
+/// gradient is this sum over the batch.
+pub fn combine_rows<T: Element>(kind: Reduce, x: &[T], cols: usize, out: &mut [T]) {
+    let rows_per_block = (REDUCTION_BLOCK / cols.max(1)).max(1);
+    let partial = |rows: &[T], acc: &mut [T]| {
+        acc.fill(kind.identity::<T>());
+        for src in rows.chunks(cols) {
+            for (d, &s) in acc.iter_mut().zip(src) {
+                *d = kind.combine(*d, s);
+            }
+        }
+    };
+    let mut add = |p: &[T]| {
+        for (d, &s) in out.iter_mut().zip(p) {
+            *d = kind.combine(*d, s);
+        }
+    };
+    if parallel(x.len()) {
+        let partials: Vec<Vec<T>> = x
+            .par_chunks(rows_per_block * cols)
+            .map(|rows| {
+                let mut acc = vec![kind.identity::<T>(); cols];
+                partial(rows, &mut acc);
+                acc
+            })
+            .collect();
+        partials.iter().for_each(|p| add(p));
+    } else {
+        // One scratch row reused for every block: the same sums in the same order.
+        let mut acc = vec![kind.identity::<T>(); cols];
+        for rows in x.chunks(rows_per_block * cols) {
+            partial(rows, &mut acc);
+            add(&acc);
+        }
+    }
+}
+
+/// The column sums of a 2-D array (its sum over axis 0), as [`combine_rows`] computes them.
+pub fn column_sums<T: Element>(a: &ArrayView2<T>) -> Array1<T> {
+    let contiguous = a.as_standard_layout();
+    let mut out = Array1::from_elem(a.ncols(), T::zero());
+    combine_rows(
+        Reduce::Sum,
+        contiguous.as_slice().expect("standard layout"),
+        a.ncols(),
+        out.as_slice_mut().expect("a fresh array"),
+    );
+    out
 }
 
 /// Reduces along several axes (each kept with length 1).

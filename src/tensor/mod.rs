@@ -11,6 +11,7 @@ pub mod functional;
 pub mod graph;
 pub mod kernels;
 pub mod ops;
+pub mod pool;
 
 use elem::Element;
 use ndarray::{ArcArray, ArrayD, ArrayViewMutD, Dimension, IxDyn};
@@ -20,6 +21,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, Uniform};
 use std::cell::{Cell, Ref, RefCell};
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 
 /// A shared, copy-on-write n-dimensional array: the value of a tensor.
@@ -43,10 +45,19 @@ pub type Value<T> = ArcArray<T, IxDyn>;
 pub struct Tensor<T: Element = f32>(pub(crate) Rc<Node<T>>);
 
 pub(crate) struct Node<T: Element> {
-    value: RefCell<Value<T>>,
+    // Taken out in `drop` to hand the buffer to the pool.
+    value: ManuallyDrop<RefCell<Value<T>>>,
     grad: RefCell<Option<Tensor<T>>>,
     requires_grad: Cell<bool>,
     pub(crate) op: Option<Op<T>>,
+}
+
+impl<T: Element> Drop for Node<T> {
+    fn drop(&mut self) {
+        // SAFETY: `value` is not touched again; this is the only place it is dropped.
+        let value = unsafe { ManuallyDrop::take(&mut self.value) };
+        pool::recycle(value.into_inner());
+    }
 }
 
 impl<T: Element> Clone for Tensor<T> {
@@ -58,7 +69,7 @@ impl<T: Element> Clone for Tensor<T> {
 impl<T: Element> Tensor<T> {
     fn leaf(value: Value<T>) -> Self {
         Tensor(Rc::new(Node {
-            value: RefCell::new(value),
+            value: ManuallyDrop::new(RefCell::new(value)),
             grad: RefCell::new(None),
             requires_grad: Cell::new(false),
             op: None,
@@ -74,7 +85,7 @@ impl<T: Element> Tensor<T> {
     pub(crate) fn from_op_shared(value: Value<T>, op: Op<T>) -> Self {
         if graph::is_grad_enabled() && op.any_input_requires_grad() {
             Tensor(Rc::new(Node {
-                value: RefCell::new(value),
+                value: ManuallyDrop::new(RefCell::new(value)),
                 grad: RefCell::new(None),
                 requires_grad: Cell::new(true),
                 op: Some(op),

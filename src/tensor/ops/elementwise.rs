@@ -221,10 +221,11 @@ impl<T: Element> Tensor<T> {
 
     /// `self` where `x > 0`, else 0 (ReLU's backward, fused and itself differentiable).
     pub(crate) fn relu_grad(&self, x: &Tensor<T>) -> Tensor<T> {
-        assert_eq!(
+        assert!(
+            self.value().shape() == x.value().shape(),
+            "relu_grad: gradient shape {:?} differs from input shape {:?}",
             self.shape(),
-            x.shape(),
-            "relu_grad: gradient and input shapes differ"
+            x.shape()
         );
         let _p = crate::profile::scope("relu_grad");
         // An unconditional store of a select: vectorises, and no branch to mispredict on the

@@ -7,8 +7,10 @@
 use super::Op;
 use crate::tensor::elem::Element;
 use crate::tensor::kernels::{self, Cost};
+use crate::tensor::pool;
 use crate::tensor::Tensor;
-use ndarray::{ArrayView2, Ix2, Zip};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, Ix2, Zip};
 
 /// The activation fused into [`Tensor::linear_act`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +55,9 @@ impl<T: Element> Tensor<T> {
     /// # Panics
     /// When an operand has more than two dimensions or the inner dimensions differ.
     pub fn matmul(&self, other: &Tensor<T>) -> Tensor<T> {
-        let (sa, sb) = (self.shape(), other.shape());
+        // Borrowed shapes: this runs on every layer of every step.
+        let (va, vb) = (self.value(), other.value());
+        let (sa, sb) = (va.shape(), vb.shape());
         assert!(
             (1..=2).contains(&sa.len()) && (1..=2).contains(&sb.len()),
             "matmul: operands must be 1-D or 2-D, got shapes {sa:?} and {sb:?}"
@@ -79,7 +83,7 @@ impl<T: Element> Tensor<T> {
         let value = {
             let (a, b) = (self.value(), other.value());
             let _p = crate::profile::gemm_scope("matmul", a.shape()[0], a.shape()[1], b.shape()[1]);
-            view2("matmul", &a).dot(&view2("matmul", &b))
+            gemm(view2("matmul", &a), view2("matmul", &b))
         };
         Tensor::from_op(
             value.into_dyn(),
@@ -137,7 +141,7 @@ impl<T: Element> Tensor<T> {
                 xv.shape(),
                 wv.shape()
             );
-            let mut out = x2.dot(&w2);
+            let mut out = gemm(x2, w2);
             if let Some(b) = b {
                 let bv = b.value();
                 assert_eq!(
@@ -167,6 +171,47 @@ impl<T: Element> Tensor<T> {
                 act,
             },
         )
+    }
+}
+
+/// `a·b` into a buffer from the [`pool`](crate::tensor::pool), so that the outputs of one step
+/// reuse the previous step's memory.
+pub(crate) fn gemm<T: Element>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
+    let mut out = pool::array(Ix2(a.nrows(), b.ncols()));
+    // β = 0: GEMM overwrites `out` without reading it, so stale pooled values do not matter.
+    general_mat_mul(T::one(), &a, &b, T::zero(), &mut out);
+    out
+}
+
+/// The gradients of `z = x·W + b` from `dz` as plain arrays: `dz·Wᵀ`, `xᵀ·dz` and the column
+/// sums of `dz`, each handed to `give` (which computes it only for an input that needs it).
+/// The same GEMMs and the same blocked sum as the tensor formulas, so the same bits.
+pub(super) fn linear_backward_arrays<T: Element>(
+    x: &Tensor<T>,
+    w: &Tensor<T>,
+    b: Option<&Tensor<T>>,
+    dz: &Tensor<T>,
+    give: &mut impl FnMut(&Tensor<T>, &dyn Fn() -> Tensor<T>),
+) {
+    let dzv = dz.value();
+    let dz2 = view2("linear", &dzv);
+    give(x, &|| {
+        let wv = w.value();
+        let wt = view2("linear", &wv).reversed_axes();
+        let _p = crate::profile::gemm_scope("matmul", dz2.nrows(), dz2.ncols(), wt.ncols());
+        Tensor::from_array(gemm(dz2, wt))
+    });
+    give(w, &|| {
+        let xv = x.value();
+        let xt = view2("linear", &xv).reversed_axes();
+        let _p = crate::profile::gemm_scope("matmul", xt.nrows(), xt.ncols(), dz2.ncols());
+        Tensor::from_array(gemm(xt, dz2))
+    });
+    if let Some(b) = b {
+        give(b, &|| {
+            let _p = crate::profile::scope("sum_to");
+            Tensor::from_array(kernels::column_sums(&dz2))
+        });
     }
 }
 

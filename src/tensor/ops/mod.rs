@@ -196,10 +196,16 @@ impl<T: Element> Op<T> {
             Op::Linear { x, w, b, act } => {
                 // ∂L/∂z for z = x·W + b, from the output: the activation's derivative.
                 let dz = matmul::activation_backward(*act, out, g);
-                give(x, &|| dz.matmul(&w.t())); // ∂z/∂x: dz·Wᵀ
-                give(w, &|| x.t().matmul(&dz)); // ∂z/∂W: xᵀ·dz
-                if let Some(b) = b {
-                    give(b, &|| dz.sum_to(&b.shape())); // ∂z/∂b: Σ over the batch
+                if crate::is_grad_enabled() {
+                    give(x, &|| dz.matmul(&w.t())); // ∂z/∂x: dz·Wᵀ
+                    give(w, &|| x.t().matmul(&dz)); // ∂z/∂W: xᵀ·dz
+                    if let Some(b) = b {
+                        give(b, &|| dz.sum_to(&b.shape())); // ∂z/∂b: Σ over the batch
+                    }
+                } else {
+                    // No graph of the gradient: the same products and sum (same bits) on
+                    // the arrays, without building tensors for the transposes.
+                    matmul::linear_backward_arrays(x, w, b.as_ref(), &dz, &mut give);
                 }
             }
             Op::Reshape { x } => give(x, &|| g.reshape(&x.shape())),
