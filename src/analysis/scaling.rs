@@ -130,7 +130,15 @@ pub fn measure(
             ];
             for (axis, grid) in grids {
                 for (value, batch, width, depth) in grid {
-                    let t = pool.install(|| step_seconds(batch, width, depth, steps));
+                    // On the calling thread when the global pool already has this many
+                    // threads, as training runs; a step inside `install` runs on a worker
+                    // while the pool's idle workers spin beside OpenBLAS's.
+                    let run = || step_seconds(batch, width, depth, steps);
+                    let t = if threads == rayon::current_num_threads() {
+                        run()
+                    } else {
+                        pool.install(run)
+                    };
                     let p = Point {
                         axis: axis.into(),
                         value,
