@@ -160,6 +160,33 @@ impl Dataset {
         }
     }
 
+    /// Keeps the rows `sorted` (ascending) in place: the images are not held twice, which at
+    /// MNIST's size is 188 MB less at the peak.
+    fn keep_rows(mut self, sorted: &[usize]) -> Dataset {
+        debug_assert!(sorted.windows(2).all(|w| w[0] < w[1]));
+        let cols = self.features.ncols();
+        let features = std::mem::replace(&mut self.features, Array2::zeros((0, 0)));
+        let features = if features.is_standard_layout() {
+            features
+        } else {
+            features.as_standard_layout().into_owned()
+        };
+        let (mut flat, offset) = features.into_raw_vec_and_offset();
+        debug_assert!(offset.unwrap_or(0) == 0);
+        // Row `sorted[k]` moves to row `k ≤ sorted[k]`: copying forward never overwrites a
+        // row still to be read.
+        for (k, &i) in sorted.iter().enumerate() {
+            if i != k {
+                flat.copy_within(i * cols..(i + 1) * cols, k * cols);
+            }
+        }
+        flat.truncate(sorted.len() * cols);
+        flat.shrink_to_fit();
+        self.features = Array2::from_shape_vec((sorted.len(), cols), flat).expect("whole rows");
+        self.labels = sorted.iter().map(|&i| self.labels[i]).collect();
+        self
+    }
+
     /// The first `n` images (or all when there are fewer).
     pub fn head(&self, n: usize) -> Dataset {
         let idx: Vec<usize> = (0..n.min(self.len())).collect();
@@ -191,9 +218,10 @@ pub fn split_validation(train: Dataset, test: Dataset, val_fraction: f64, seed: 
     // Keep the file's order inside each part, so a split is easy to reproduce elsewhere.
     tr.sort_unstable();
     va.sort_unstable();
+    let val = train.subset(&va);
     Splits {
-        val: train.subset(&va),
-        train: train.subset(&tr),
+        val,
+        train: train.keep_rows(&tr),
         test,
     }
 }
