@@ -13,7 +13,7 @@
 
 use super::elem::Element;
 use super::Value;
-use ndarray::{Array, Dimension};
+use ndarray::{s, Array, Array1, Dimension};
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -75,9 +75,9 @@ fn with_pool<T: Element, R>(f: impl FnOnce(&mut Pool<T>) -> R) -> Option<R> {
         .flatten()
 }
 
-/// A buffer of `len` elements whose contents are unspecified (values left by an earlier
-/// tensor, or zeros): the caller must overwrite every element.
-pub(crate) fn take<T: Element>(len: usize) -> Vec<T> {
+/// A buffer of exactly `len` elements from the free lists, or a new one; its contents are
+/// unspecified (values left by an earlier tensor, or zeros).
+fn take<T: Element>(len: usize) -> Vec<T> {
     if len >= MIN_POOLED_LEN {
         let reused = with_pool::<T, _>(|p| {
             let v = p.free.get_mut(&len).and_then(|list| list.pop());
@@ -98,11 +98,27 @@ pub(crate) fn take<T: Element>(len: usize) -> Vec<T> {
     vec![T::zero(); len]
 }
 
-/// An array of `shape` (row-major) on a pooled buffer; its contents are unspecified, as for
-/// [`take`].
+/// Alignment of pooled arrays' first element, in bytes: a cache line.
+const ALIGN: usize = 64;
+
+/// An array of `shape` (row-major) on a pooled buffer, its first element on a cache-line
+/// boundary; its contents are unspecified: the caller must overwrite every element.
+///
+/// A pooled buffer keeps its address for the whole run, so its alignment is not left to the
+/// allocator's 16 bytes: aligned GEMM outputs measured about 1.5% faster steps (PERF.md).
 pub(crate) fn array<T: Element, D: Dimension>(shape: D) -> Array<T, D> {
     let len = shape.size();
-    Array::from_shape_vec(shape, take(len)).expect("a buffer of the shape's size")
+    if len < MIN_POOLED_LEN {
+        return Array::from_shape_vec(shape, vec![T::zero(); len]).expect("the shape's size");
+    }
+    let size = std::mem::size_of::<T>();
+    let v = take::<T>(len + ALIGN / size);
+    let misalign = v.as_ptr() as usize % ALIGN;
+    let skip = ((ALIGN - misalign) % ALIGN) / size;
+    Array1::from_vec(v)
+        .slice_move(s![skip..skip + len])
+        .into_shape_with_order(shape)
+        .expect("a contiguous run of the shape's size")
 }
 
 /// Hands a buffer back for reuse (or to the allocator when it is small or the pool is full).
