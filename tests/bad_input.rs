@@ -1,11 +1,14 @@
 //! Bad input from outside: every case gives an error naming the file and the problem, never a
 //! panic, and nothing large is allocated on a header's word alone.
 
-use ferrograd::artifacts::{LayerFile, ModelFile, Normalisation};
+mod common;
+
+use common::{bin, one_line_error, small_model, temp_dir};
+use ferrograd::artifacts::ModelFile;
 use ferrograd::data::{cifar, idx, parse_digits_csv};
 use flate2::write::GzEncoder;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn origin() -> &'static Path {
     Path::new("some/file.bin")
@@ -77,13 +80,6 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).unwrap();
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ferrograd-bad-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn idx_label_count_differs_from_image_count() {
     let dir = temp_dir("count");
@@ -147,34 +143,6 @@ fn digits_csv_with_a_bad_field_count_or_a_non_number() {
         e.contains("my.csv") && e.contains("not a whole number"),
         "{e}"
     );
-}
-
-fn small_model() -> ModelFile {
-    ModelFile {
-        format: "ferrograd-mlp".into(),
-        format_version: 1,
-        architecture: vec![4, 3, 2],
-        activation: "relu".into(),
-        dataset: "digits".into(),
-        input_shape: vec![2, 2],
-        classes: vec!["a".into(), "b".into()],
-        normalisation: Normalisation {
-            kind: "u8 pixels".into(),
-            divisor: 255.0,
-        },
-        layers: vec![
-            LayerFile {
-                weight_shape: vec![4, 3],
-                weight: vec![0.1; 12],
-                bias: vec![0.0; 3],
-            },
-            LayerFile {
-                weight_shape: vec![3, 2],
-                weight: vec![0.1; 6],
-                bias: vec![0.0; 2],
-            },
-        ],
-    }
 }
 
 #[test]
@@ -247,14 +215,12 @@ fn predict_with_a_corrupt_model_file_is_one_line_and_no_panic() {
     let dir = temp_dir("predict");
     let path = dir.join("model.msgpack");
     std::fs::write(&path, b"\x93\x01\x02garbage").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrograd"))
+    let out = bin()
         .args(["predict", "--model"])
         .arg(&path)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_error(&out);
     assert!(
         err.contains("model.msgpack") && !err.contains("panicked"),
         "{err}"

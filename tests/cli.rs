@@ -1,19 +1,12 @@
 //! The real binary end to end on the embedded digits: every artifact, its format, and
 //! `predict` reproducing the accuracy the training run recorded.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{bin, one_line_error, temp_dir};
+
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ferrograd"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ferrograd-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
@@ -241,8 +234,6 @@ fn bad_arguments_are_rejected_by_the_parser() {
 fn predict_without_models_is_a_one_line_error() {
     let out = temp_dir("nomodel");
     let o = bin().args(["predict", "--out"]).arg(&out).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_error(&o);
     assert!(err.contains("models"), "{err}");
 }

@@ -1,19 +1,16 @@
 //! Loaders on files written here in the exact formats, and the download path against a local
 //! HTTP server on 127.0.0.1.
 
+mod common;
+
+use common::{bin, temp_dir};
+
 use ferrograd::data::download::{download, Checksum};
 use ferrograd::data::{self, cifar, idx, DatasetName};
 use flate2::write::GzEncoder;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ferrograd-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn gz(bytes: &[u8]) -> Vec<u8> {
     let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -284,7 +281,7 @@ fn a_missing_dataset_offline_gives_one_line_naming_the_files_and_folders() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrograd"))
+        let out = bin()
             .args(["train", "--dataset", dataset, "--epochs", "1"])
             .env(data::MIRROR_VAR, format!("http://127.0.0.1:{port}"))
             .current_dir(&dir)

@@ -5,7 +5,9 @@
 //! CI runs the default number of cases; a long run: `PROPTEST_CASES=200000 cargo test --release
 //! --test fuzz` (see the issue notes for how long each ran and what it found).
 
-use ferrograd::artifacts::{LayerFile, ModelFile, Normalisation};
+mod common;
+
+use ferrograd::artifacts::ModelFile;
 use ferrograd::data::{cifar, idx};
 use proptest::prelude::*;
 use std::path::Path;
@@ -19,33 +21,7 @@ fn valid_images() -> Vec<u8> {
 }
 
 fn valid_model() -> Vec<u8> {
-    ModelFile {
-        format: "ferrograd-mlp".into(),
-        format_version: 1,
-        architecture: vec![4, 3, 2],
-        activation: "tanh".into(),
-        dataset: "digits".into(),
-        input_shape: vec![2, 2],
-        classes: vec!["a".into(), "b".into()],
-        normalisation: Normalisation {
-            kind: "u8 pixels".into(),
-            divisor: 255.0,
-        },
-        layers: vec![
-            LayerFile {
-                weight_shape: vec![4, 3],
-                weight: vec![0.5; 12],
-                bias: vec![0.0; 3],
-            },
-            LayerFile {
-                weight_shape: vec![3, 2],
-                weight: vec![-0.5; 6],
-                bias: vec![1.0; 2],
-            },
-        ],
-    }
-    .to_bytes()
-    .unwrap()
+    common::small_model().to_bytes().unwrap()
 }
 
 /// A valid file with `edits` bytes overwritten and optionally cut short.

@@ -2,22 +2,14 @@
 //! resumed gives bit-for-bit the weights and metrics of an uninterrupted run; a diverging run
 //! stops with the epoch and batch and leaves the last good model alone.
 
+mod common;
+
+use common::{bin, one_line_error, temp_dir};
+
 use ferrograd::artifacts::ModelFile;
 use ferrograd::train::Checkpoint;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ferrograd"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ferrograd-resume-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// Wide enough that an epoch of digits takes a few hundred milliseconds: time to kill.
 const ARGS: [&str; 10] = [
@@ -144,9 +136,7 @@ fn resuming_with_other_settings_is_refused_in_one_line() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_error(&out);
     assert!(err.contains("other settings"), "{err}");
 }
 
@@ -177,9 +167,7 @@ fn a_diverging_run_stops_with_epoch_and_batch_and_keeps_the_last_good_model() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_error(&out);
     assert!(
         err.contains("diverged") && err.contains("epoch 1 batch"),
         "{err}"

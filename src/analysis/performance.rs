@@ -142,7 +142,7 @@ pub struct PerfReport {
     pub epoch_matmul_gflop: f64,
 }
 
-/// One autograd epoch over `batches`, timed per phase.
+/// Autograd training steps over `batches` (an epoch, or one turn of it), timed per phase.
 pub fn autograd_epoch(
     model: &Mlp<f32>,
     params: &[Tensor<f32>],
@@ -174,7 +174,7 @@ pub fn autograd_epoch(
     p
 }
 
-/// One hand-written epoch over `batches`; returns seconds.
+/// Hand-written training steps over `batches` (an epoch, or one turn of it); returns seconds.
 pub fn handwritten_epoch(
     mlp: &mut HandwrittenMlp,
     train: &Dataset,

@@ -166,18 +166,21 @@ impl Dataset {
         debug_assert!(sorted.windows(2).all(|w| w[0] < w[1]));
         let cols = self.features.ncols();
         let features = std::mem::replace(&mut self.features, Array2::zeros((0, 0)));
-        let features = if features.is_standard_layout() {
-            features
+        let (mut flat, offset) = if features.is_standard_layout() {
+            features.into_raw_vec_and_offset()
         } else {
-            features.as_standard_layout().into_owned()
+            features
+                .as_standard_layout()
+                .into_owned()
+                .into_raw_vec_and_offset()
         };
-        let (mut flat, offset) = features.into_raw_vec_and_offset();
-        debug_assert!(offset.unwrap_or(0) == 0);
-        // Row `sorted[k]` moves to row `k ≤ sorted[k]`: copying forward never overwrites a
-        // row still to be read.
+        // Row `sorted[k]` starts at `base + sorted[k]·cols ≥ k·cols`: copying forward never
+        // overwrites a row still to be read.
+        let base = offset.unwrap_or(0);
         for (k, &i) in sorted.iter().enumerate() {
-            if i != k {
-                flat.copy_within(i * cols..(i + 1) * cols, k * cols);
+            let from = base + i * cols;
+            if from != k * cols {
+                flat.copy_within(from..from + cols, k * cols);
             }
         }
         flat.truncate(sorted.len() * cols);
@@ -586,5 +589,37 @@ pub fn gather_rows(src: &Array2<f32>, indices: &[usize], dst: &mut Array2<f32>) 
             (Some(d), Some(s)) => d.copy_from_slice(s),
             _ => row.assign(&from),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize, cols: usize) -> Dataset {
+        Dataset {
+            name: DatasetName::Digits,
+            features: Array2::from_shape_fn((n, cols), |(i, j)| (i * 100 + j) as f32),
+            labels: (0..n).map(|i| i % 10).collect(),
+            height: 1,
+            width: cols,
+            classes: (0..10).map(|c| c.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn keeping_rows_in_place_gives_what_copying_them_gives() {
+        let keep = [0, 2, 3, 7, 9];
+        let d = rows(10, 3);
+        let copied = d.subset(&keep);
+        let kept = d.keep_rows(&keep);
+        assert_eq!(kept.features, copied.features);
+        assert_eq!(kept.labels, copied.labels);
+        // An array whose first element is not at the start of its buffer.
+        let mut d = rows(12, 3);
+        d.features.slice_collapse(ndarray::s![2.., ..]);
+        d.labels.drain(..2);
+        let copied = d.subset(&keep);
+        assert_eq!(d.keep_rows(&keep).features, copied.features);
     }
 }

@@ -83,28 +83,6 @@ fn slot<'a, T: Element>(
     &mut buffers[index]
 }
 
-/// Applies `update(θ, v, g)` to every element: one pass over three flat slices when all are
-/// contiguous in the same order (always, for parameters), a plain loop the compiler
-/// vectorises; a strided walk otherwise.
-fn sgd_pass<T: Element>(
-    theta: &mut ndarray::ArrayViewMutD<'_, T>,
-    v: &mut ArrayD<T>,
-    g: &ndarray::ArrayViewD<'_, T>,
-    update: impl Fn(&mut T, &mut T, T),
-) {
-    match (theta.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
-        (Some(t), Some(v), Some(g)) => {
-            for ((t, v), &g) in t.iter_mut().zip(v.iter_mut()).zip(g) {
-                update(t, v, g);
-            }
-        }
-        _ => Zip::from(theta)
-            .and(v)
-            .and(g)
-            .for_each(|t, v, &g| update(t, v, g)),
-    }
-}
-
 impl<T: Element> Optimizer<T> for Sgd<T> {
     fn step_param(&mut self, index: usize, p: &Tensor<T>, lr: f64) {
         let Some(g) = p.grad() else { return };
@@ -113,20 +91,23 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         let v = slot(&mut self.velocity, index, p);
         let g = g.value();
         p.update(|mut theta| {
-            // The Nesterov choice is made once, outside the loop, so that each loop body is
-            // branch-free and vectorises.
-            if nesterov {
-                sgd_pass(&mut theta, v, &g.view(), |t, v, g| {
-                    let g = g + wd * *t;
-                    *v = mu * *v + g;
-                    *t = *t - lr * (g + mu * *v);
-                });
-            } else {
-                sgd_pass(&mut theta, v, &g.view(), |t, v, g| {
-                    let g = g + wd * *t;
-                    *v = mu * *v + g;
-                    *t = *t - lr * *v;
-                });
+            let update = |t: &mut T, v: &mut T, g: T| {
+                let g = g + wd * *t;
+                *v = mu * *v + g;
+                *t = *t - lr * if nesterov { g + mu * *v } else { *v };
+            };
+            // One pass over three flat slices when all are contiguous in the same order
+            // (always, for parameters): a plain loop the compiler vectorises.
+            match (theta.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
+                (Some(t), Some(v), Some(g)) => {
+                    for ((t, v), &g) in t.iter_mut().zip(v.iter_mut()).zip(g) {
+                        update(t, v, g);
+                    }
+                }
+                _ => Zip::from(&mut theta)
+                    .and(&mut *v)
+                    .and(&*g)
+                    .for_each(|t, v, &g| update(t, v, g)),
             }
         });
     }

@@ -78,24 +78,18 @@ fn with_pool<T: Element, R>(f: impl FnOnce(&mut Pool<T>) -> R) -> Option<R> {
 /// A buffer of exactly `len` elements from the free lists, or a new one; its contents are
 /// unspecified (values left by an earlier tensor, or zeros).
 fn take<T: Element>(len: usize) -> Vec<T> {
-    if len >= MIN_POOLED_LEN {
-        let reused = with_pool::<T, _>(|p| {
-            let v = p.free.get_mut(&len).and_then(|list| list.pop());
-            match &v {
-                Some(_) => {
-                    p.stats.reused += 1;
-                    p.bytes -= len * std::mem::size_of::<T>();
-                }
-                None => p.stats.allocated += 1,
+    let reused = with_pool::<T, _>(|p| {
+        let v = p.free.get_mut(&len).and_then(|list| list.pop());
+        match &v {
+            Some(_) => {
+                p.stats.reused += 1;
+                p.bytes -= len * std::mem::size_of::<T>();
             }
-            v
-        })
-        .flatten();
-        if let Some(v) = reused {
-            return v;
+            None => p.stats.allocated += 1,
         }
-    }
-    vec![T::zero(); len]
+        v
+    });
+    reused.flatten().unwrap_or_else(|| vec![T::zero(); len])
 }
 
 /// Alignment of pooled arrays' first element, in bytes: a cache line.
@@ -139,9 +133,6 @@ pub(crate) fn give<T: Element>(v: Vec<T>) {
 
 /// Recycles a tensor's value when nothing else shares its buffer.
 pub(crate) fn recycle<T: Element>(v: Value<T>) {
-    if v.len() < MIN_POOLED_LEN {
-        return;
-    }
     if let Ok(owned) = v.try_into_owned_nocopy() {
         give(owned.into_raw_vec_and_offset().0);
     }
