@@ -5,10 +5,12 @@ use crate::artifacts::{write_atomic, ModelFile, Normalisation};
 use crate::build_info::BuildInfo;
 use crate::data::{self, Dataset, DatasetName, Splits};
 use crate::nn::{Activation, Init, Mlp, Module};
-use crate::optim::{backward_and_step, clip_grad_norm, Adam, LrSchedule, Optimizer, Schedule, Sgd};
+use crate::optim::{
+    backward_and_step, clip_grad_norm, Adam, LrSchedule, Optimizer, OptimizerState, Schedule, Sgd,
+};
 use crate::plot::{self, Chart, Series, Tile};
 use crate::{no_grad, Tensor};
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array2, Axis};
 use rand::rngs::StdRng;
@@ -349,7 +351,9 @@ pub struct RunOptions {
 /// The checkpoint format's name.
 pub const CHECKPOINT_FORMAT: &str = "ferrograd-checkpoint";
 /// The current checkpoint format version.
-pub const CHECKPOINT_FORMAT_VERSION: u32 = 1;
+/// Version 2 keeps the optimizer's step count as an integer (version 1 kept it as an f32
+/// among the buffers, exact only to 2²⁴ steps).
+pub const CHECKPOINT_FORMAT_VERSION: u32 = 2;
 
 /// Everything needed to continue a run exactly: weights, optimizer state, the epochs done
 /// (which fix the schedule's position and, replayed, the shuffling generator's state) and the
@@ -366,12 +370,21 @@ pub struct Checkpoint {
     pub epochs_done: usize,
     /// The weights after those epochs.
     pub model: ModelFile,
+    /// Steps the optimizer has taken (Adam's bias correction depends on it).
+    pub optimizer_steps: u64,
     /// The optimizer's buffers (shape, values), in `Optimizer::state` order.
     pub optimizer_state: Vec<(Vec<usize>, Vec<f32>)>,
     /// Metrics of the epochs done.
     pub history: Vec<EpochMetrics>,
     /// Seconds of training so far.
     pub train_seconds: f64,
+}
+
+/// The two fields every file format of ferrograd's starts with.
+#[derive(Deserialize)]
+struct FormatHeader {
+    format: String,
+    format_version: u32,
 }
 
 impl Checkpoint {
@@ -388,16 +401,22 @@ impl Checkpoint {
         }
         let bytes =
             std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let c: Checkpoint = rmp_serde::from_slice(&bytes)
-            .map_err(|e| anyhow::anyhow!("{}: not a ferrograd checkpoint ({e})", path.display()))?;
-        if c.format != CHECKPOINT_FORMAT || c.format_version != CHECKPOINT_FORMAT_VERSION {
+        let not_ours = |e: rmp_serde::decode::Error| {
+            anyhow!("{}: not a ferrograd checkpoint ({e})", path.display())
+        };
+        // The format and version first, so that a file of another version is named as such
+        // rather than reported as a missing field.
+        let header: FormatHeader = rmp_serde::from_slice(&bytes).map_err(not_ours)?;
+        if header.format != CHECKPOINT_FORMAT || header.format_version != CHECKPOINT_FORMAT_VERSION
+        {
             bail!(
-                "{}: checkpoint format {:?} version {}, this ferrograd reads {CHECKPOINT_FORMAT:?} version {CHECKPOINT_FORMAT_VERSION}",
+                "{}: checkpoint format {:?} version {}, this ferrograd reads {CHECKPOINT_FORMAT:?} version {CHECKPOINT_FORMAT_VERSION}; train afresh without --resume",
                 path.display(),
-                c.format,
-                c.format_version
+                header.format,
+                header.format_version
             );
         }
+        let c: Checkpoint = rmp_serde::from_slice(&bytes).map_err(not_ours)?;
         // The weights go through the model file's checks (shapes, finiteness).
         c.model.validate(path)?;
         for (shape, values) in &c.optimizer_state {
@@ -463,12 +482,15 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
                 saved.bias.clone(),
             )?);
         }
-        let state = c
+        let buffers = c
             .optimizer_state
             .into_iter()
             .map(|(shape, v)| ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        optimizer.set_state(state);
+        optimizer.set_state(OptimizerState {
+            steps: c.optimizer_steps,
+            buffers,
+        });
         // Replaying the shuffles of the epochs done puts the generator where it was.
         for _ in 0..c.epochs_done {
             data::shuffled_batches(train.len(), config.batch_size, &mut rng);
@@ -507,14 +529,24 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
                     batches.len()
                 );
             }
-            match config.clip_grad_norm {
+            let finite = match config.clip_grad_norm {
                 // Clipping needs every gradient before the first update.
                 Some(max) => {
                     loss.backward();
                     clip_grad_norm(&params, max);
-                    optimizer.step(&params, lr);
+                    optimizer.step(&params, lr)
                 }
                 None => backward_and_step(&loss, &params, optimizer.as_mut(), lr),
+            };
+            // A NaN weight need not reach the loss (a saturated tanh turns ±∞ into ±1), so
+            // the parameters themselves are checked, by the update that wrote them.
+            if !finite {
+                bail!(
+                    "training diverged: a parameter became NaN or infinite in the update of epoch {} batch {} of {} (loss before it {l}; lower --lr, or use --clip-grad-norm)",
+                    epoch + 1,
+                    b + 1,
+                    batches.len()
+                );
             }
             loss_sum += l * idx.len() as f64;
             let v = logits.value();
@@ -564,6 +596,7 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
         }
         epochs.push(m);
         if let Some(path) = &options.checkpoint {
+            let optimizer_state = optimizer.state();
             let checkpoint = Checkpoint {
                 format: CHECKPOINT_FORMAT.into(),
                 format_version: CHECKPOINT_FORMAT_VERSION,
@@ -576,8 +609,9 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
                     train.classes.clone(),
                     normalisation(config.dataset),
                 ),
-                optimizer_state: optimizer
-                    .state()
+                optimizer_steps: optimizer_state.steps,
+                optimizer_state: optimizer_state
+                    .buffers
                     .into_iter()
                     .map(|a| (a.shape().to_vec(), a.iter().copied().collect()))
                     .collect(),

@@ -179,3 +179,75 @@ fn a_diverging_run_stops_with_epoch_and_batch_and_keeps_the_last_good_model() {
         "the good model was overwritten"
     );
 }
+
+/// Whatever the learning rate and seed, a run either finishes with a model that `predict`
+/// loads, or fails in one line and leaves the previous model byte for byte — including the
+/// runs whose weights blow up while the loss stays finite (a saturated tanh or sigmoid turns
+/// infinite weights into finite outputs; a ReLU used to turn NaN into 0).
+#[test]
+fn no_learning_rate_or_seed_replaces_a_good_model_with_a_broken_one() {
+    let dir = temp_dir("diverge-scan");
+    let mut diverged = 0;
+    let mut finished = 0;
+    for activation in ["relu", "tanh", "sigmoid"] {
+        let good = bin()
+            .args(["train", "--dataset", "digits", "--epochs", "1"])
+            .args(["--activation", activation, "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(good.status.success(), "{good:?}");
+        let model = dir.join(format!("models/model_{activation}_digits.msgpack"));
+        for lr in ["0.5", "3", "30", "1e3", "1e6", "1e12", "1e30"] {
+            for seed in ["1", "2"] {
+                let before = std::fs::read(&model).unwrap();
+                let out = bin()
+                    .args(["train", "--dataset", "digits", "--epochs", "2"])
+                    .args(["--activation", activation, "--lr", lr, "--seed", seed])
+                    .args(["--schedule", "constant", "--out"])
+                    .arg(&dir)
+                    .output()
+                    .unwrap();
+                let what = format!("{activation}, lr {lr}, seed {seed}");
+                if out.status.success() {
+                    finished += 1;
+                    let predict = bin()
+                        .arg("predict")
+                        .arg("--model")
+                        .arg(&model)
+                        .output()
+                        .unwrap();
+                    assert!(
+                        predict.status.success(),
+                        "{what}: training exited 0 but predict cannot load the model: {}",
+                        String::from_utf8_lossy(&predict.stderr)
+                    );
+                } else {
+                    diverged += 1;
+                    let err = one_line_error(&out);
+                    assert!(
+                        err.contains("diverged") && err.contains("epoch"),
+                        "{what}: {err}"
+                    );
+                    assert_eq!(
+                        std::fs::read(&model).unwrap(),
+                        before,
+                        "{what}: the good model was overwritten"
+                    );
+                    let checkpoint = dir.join(format!(
+                        "checkpoints/checkpoint_{activation}_digits.msgpack"
+                    ));
+                    if checkpoint.exists() {
+                        ferrograd::train::Checkpoint::load(&checkpoint)
+                            .unwrap_or_else(|e| panic!("{what}: checkpoint left unreadable: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    // The scan covers both outcomes, so both branches above were exercised.
+    assert!(
+        diverged > 0 && finished > 0,
+        "diverged {diverged}, finished {finished}"
+    );
+}

@@ -3,6 +3,7 @@
 //! with the same GEMM backend, the same update rule and the same data.
 
 use crate::nn::{Activation, Mlp};
+use crate::tensor::ops::{relu, sigmoid};
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 
 /// The weights and momentum buffers of an MLP trained by explicit formulas.
@@ -82,9 +83,9 @@ impl HandwrittenMlp {
                     v
                 } else {
                     match act {
-                        Activation::Relu => v.max(0.0),
+                        Activation::Relu => relu(v),
                         Activation::Tanh => v.tanh(),
-                        Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+                        Activation::Sigmoid => sigmoid(v),
                     }
                 };
             });
@@ -113,10 +114,10 @@ impl HandwrittenMlp {
                 Zip::from(&mut gh).and(&outputs[l - 1]).for_each(|d, &h| {
                     *d *= match act {
                         Activation::Relu => {
-                            if h > 0.0 {
-                                1.0
-                            } else {
+                            if h <= 0.0 {
                                 0.0
+                            } else {
+                                1.0
                             }
                         }
                         Activation::Tanh => 1.0 - h * h,

@@ -6,25 +6,41 @@ use crate::Tensor;
 use ndarray::{ArrayD, Zip};
 use serde::{Deserialize, Serialize};
 
+/// What an optimiser must remember between steps: how many steps it has taken (an integer,
+/// exact for any run length; Adam's bias correction depends on it) and its buffers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState<T: Element> {
+    /// Steps taken.
+    pub steps: u64,
+    /// Momentum (and, for Adam, second-moment) buffers, in the optimiser's own order.
+    pub buffers: Vec<ArrayD<T>>,
+}
+
 /// Something that updates parameters from their gradients.
 pub trait Optimizer<T: Element> {
     /// One update with learning rate `lr`; parameters without a gradient are left alone.
-    fn step(&mut self, params: &[Tensor<T>], lr: f64) {
+    ///
+    /// Returns whether every value the update wrote is finite: `false` means the run has
+    /// diverged (a NaN or an infinity in a gradient, a buffer or a parameter).
+    fn step(&mut self, params: &[Tensor<T>], lr: f64) -> bool {
         self.begin_step();
+        let mut finite = true;
         for (i, p) in params.iter().enumerate() {
-            self.step_param(i, p, lr);
+            finite &= self.step_param(i, p, lr);
         }
+        finite
     }
     /// Starts a step made of [`step_param`](Optimizer::step_param) calls (Adam counts steps).
     fn begin_step(&mut self) {}
     /// Updates parameter `index` (its position in the list `step` would be given) from its
     /// `.grad`, if it has one. Lets the update run inside the backward pass, as soon as the
-    /// parameter's gradient is complete (`Tensor::backward_then`).
-    fn step_param(&mut self, index: usize, param: &Tensor<T>, lr: f64);
-    /// The optimiser's state (momentum buffers and the like), for checkpoints.
-    fn state(&self) -> Vec<ArrayD<T>>;
+    /// parameter's gradient is complete (`Tensor::backward_then`). Returns whether the
+    /// updated parameter is finite (checked in the same pass, so it costs next to nothing).
+    fn step_param(&mut self, index: usize, param: &Tensor<T>, lr: f64) -> bool;
+    /// The optimiser's state (step count, momentum buffers and the like), for checkpoints.
+    fn state(&self) -> OptimizerState<T>;
     /// Restores [`state`](Optimizer::state).
-    fn set_state(&mut self, state: Vec<ArrayD<T>>);
+    fn set_state(&mut self, state: OptimizerState<T>);
 }
 
 /// Stochastic gradient descent with (heavy-ball or Nesterov) momentum and L2 weight decay,
@@ -52,6 +68,7 @@ pub struct Sgd<T: Element = f32> {
     pub nesterov: bool,
     /// L2 penalty λ added to the gradient.
     pub weight_decay: f64,
+    steps: u64,
     velocity: Vec<ArrayD<T>>,
 }
 
@@ -62,6 +79,7 @@ impl<T: Element> Sgd<T> {
             momentum,
             nesterov: false,
             weight_decay: 0.0,
+            steps: 0,
             velocity: Vec::new(),
         }
     }
@@ -84,17 +102,25 @@ fn slot<'a, T: Element>(
 }
 
 impl<T: Element> Optimizer<T> for Sgd<T> {
-    fn step_param(&mut self, index: usize, p: &Tensor<T>, lr: f64) {
-        let Some(g) = p.grad() else { return };
+    fn begin_step(&mut self) {
+        self.steps += 1;
+    }
+    fn step_param(&mut self, index: usize, p: &Tensor<T>, lr: f64) -> bool {
+        let Some(g) = p.grad() else { return true };
         let (mu, wd, lr) = (T::of(self.momentum), T::of(self.weight_decay), T::of(lr));
         let nesterov = self.nesterov;
         let v = slot(&mut self.velocity, index, p);
         let g = g.value();
+        let mut finite = true;
         p.update(|mut theta| {
-            let update = |t: &mut T, v: &mut T, g: T| {
+            // The finiteness test is a bit mask and an AND on a value already in a register:
+            // the loop stays vectorised. The velocity feeds the parameter, so a non-finite
+            // gradient or buffer shows up in it too.
+            let mut update = |t: &mut T, v: &mut T, g: T| {
                 let g = g + wd * *t;
                 *v = mu * *v + g;
                 *t = *t - lr * if nesterov { g + mu * *v } else { *v };
+                finite &= t.is_finite();
             };
             // One pass over three flat slices when all are contiguous in the same order
             // (always, for parameters): a plain loop the compiler vectorises.
@@ -110,12 +136,17 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
                     .for_each(|t, v, &g| update(t, v, g)),
             }
         });
+        finite
     }
-    fn state(&self) -> Vec<ArrayD<T>> {
-        self.velocity.clone()
+    fn state(&self) -> OptimizerState<T> {
+        OptimizerState {
+            steps: self.steps,
+            buffers: self.velocity.clone(),
+        }
     }
-    fn set_state(&mut self, state: Vec<ArrayD<T>>) {
-        self.velocity = state;
+    fn set_state(&mut self, state: OptimizerState<T>) {
+        self.steps = state.steps;
+        self.velocity = state.buffers;
     }
 }
 
@@ -153,9 +184,10 @@ impl<T: Element> Optimizer<T> for Adam<T> {
     fn begin_step(&mut self) {
         self.steps += 1;
     }
-    fn step_param(&mut self, index: usize, p: &Tensor<T>, lr: f64) {
-        let Some(g) = p.grad() else { return };
-        let t = self.steps.max(1) as i32;
+    fn step_param(&mut self, index: usize, p: &Tensor<T>, lr: f64) -> bool {
+        let Some(g) = p.grad() else { return true };
+        // βᵗ is 0 in f64 long before t leaves i32's range.
+        let t = self.steps.clamp(1, i32::MAX as u64) as i32;
         let (b1, b2) = (self.beta1, self.beta2);
         let step = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
         let (b1, b2, eps, wd, step) = (
@@ -170,6 +202,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         slot(&mut self.v, index, p);
         let (m, v) = (&mut self.m[index], &mut self.v[index]);
         let g = g.value();
+        let mut finite = true;
         p.update(|theta| {
             Zip::from(theta)
                 .and(m)
@@ -180,29 +213,24 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                     *m = b1 * *m + (one - b1) * g;
                     *v = b2 * *v + (one - b2) * g * g;
                     *t = *t - step * *m / (v.sqrt() + eps);
+                    finite &= t.is_finite();
                 });
         });
+        finite
     }
-    fn state(&self) -> Vec<ArrayD<T>> {
-        let mut s = self.m.clone();
-        s.extend(self.v.iter().cloned());
-        s.push(ArrayD::from_elem(
-            ndarray::IxDyn(&[1]),
-            T::of(self.steps as f64),
-        ));
-        s
-    }
-    fn set_state(&mut self, mut state: Vec<ArrayD<T>>) {
-        if let Some(t) = state.pop() {
-            self.steps = t
-                .iter()
-                .next()
-                .map(|x| x.to_f64_lossless() as u64)
-                .unwrap_or(0);
+    fn state(&self) -> OptimizerState<T> {
+        let mut buffers = self.m.clone();
+        buffers.extend(self.v.iter().cloned());
+        OptimizerState {
+            steps: self.steps,
+            buffers,
         }
-        let half = state.len() / 2;
-        self.v = state.split_off(half);
-        self.m = state;
+    }
+    fn set_state(&mut self, state: OptimizerState<T>) {
+        self.steps = state.steps;
+        let mut m = state.buffers;
+        self.v = m.split_off(m.len() / 2);
+        self.m = m;
     }
 }
 
@@ -269,21 +297,24 @@ impl LrSchedule {
 /// Backward of the scalar `loss`, updating each parameter (and dropping its gradient) as soon
 /// as its gradient is complete, inside the backward pass: the gradient is used while it is
 /// still in the cache, and its buffer is free for the next layer's. The result is the same as
-/// `loss.backward()` then `optimizer.step(params, lr)`, bit for bit.
+/// `loss.backward()` then `optimizer.step(params, lr)`, bit for bit, and so is the returned
+/// flag (whether every updated parameter is finite).
 pub fn backward_and_step<T: Element>(
     loss: &Tensor<T>,
     params: &[Tensor<T>],
     optimizer: &mut dyn Optimizer<T>,
     lr: f64,
-) {
+) -> bool {
     optimizer.begin_step();
     let seed = Tensor::ones(&loss.shape());
+    let mut finite = true;
     loss.backward_then(&seed, false, &mut |leaf| {
         if let Some(i) = params.iter().position(|p| p.same_node(leaf)) {
-            optimizer.step_param(i, leaf, lr);
+            finite &= optimizer.step_param(i, leaf, lr);
             leaf.zero_grad();
         }
     });
+    finite
 }
 
 /// Scales all gradients so that their global L2 norm is at most `max_norm`; returns the norm

@@ -111,17 +111,18 @@ fn topological_order<T: Element>(roots: &[Tensor<T>]) -> Vec<Tensor<T>> {
     order
 }
 
-/// `current + extra`: in place when nothing else can see `current`'s buffer and no graph of
-/// the gradient is being built, otherwise as a (possibly recorded) new tensor.
-fn accumulate<T: Element>(current: Tensor<T>, extra: &Tensor<T>, in_place: bool) -> Tensor<T> {
-    let _p = crate::profile::scope("accumulate");
-    if in_place && current.is_exclusive_leaf() && current.value().shape() == extra.value().shape() {
-        kernels::add_assign(
-            current.0.value.borrow_mut().view_mut(),
-            &extra.value().view(),
-        );
-        return current;
+/// `current + extra`. `current` is handed over by value: when no graph of the gradient is
+/// being built and nobody else holds it, the sum is made in its buffer; otherwise as a
+/// (possibly recorded) new tensor.
+fn accumulate<T: Element>(mut current: Tensor<T>, extra: &Tensor<T>, in_place: bool) -> Tensor<T> {
+    if in_place && current.value().shape() == extra.value().shape() {
+        if let Some(v) = current.value_mut_if_unique() {
+            let _p = crate::profile::scope("accumulate");
+            kernels::add_assign(v.view_mut(), &extra.value().view());
+            return current;
+        }
     }
+    // Counted by `add`'s own profiler scope, not twice.
     current.add(extra)
 }
 
@@ -157,8 +158,15 @@ fn run_backward<T: Element>(
             Some(w) => w.contains(&node.id()),
             None => node.is_leaf(),
         };
+        // A wanted gradient goes to `found` too, so the rule gets a second handle to it and
+        // cannot reuse its buffer; any other gradient is the rule's to reuse.
+        let (for_rule, kept) = if is_wanted {
+            (g.clone(), Some(g))
+        } else {
+            (g, None)
+        };
         if let Some(op) = &node.0.op {
-            op.backward(node, &g, &mut |input, gi| {
+            op.backward(node, for_rule, &mut |input, gi| {
                 assert!(
                     gi.value().shape() == input.value().shape(),
                     "backward of {}: gradient shape {:?} differs from its input's {:?}",
@@ -173,7 +181,7 @@ fn run_backward<T: Element>(
                 grads.insert(input.id(), total);
             });
         }
-        if is_wanted {
+        if let Some(g) = kept {
             found(node, g);
         }
     }
@@ -242,11 +250,11 @@ impl<T: Element> Tensor<T> {
             None,
             create_graph,
             &mut |leaf, g| {
-                let total = match leaf.grad() {
-                    Some(prev) => {
-                        leaf.set_grad(None);
-                        accumulate(prev, &g, !create_graph)
-                    }
+                // Taken out of the slot, so it is summed in place only if the user holds
+                // no handle to the earlier gradient.
+                let previous = leaf.0.grad.borrow_mut().take();
+                let total = match previous {
+                    Some(prev) => accumulate(prev, &g, !create_graph),
                     None => g,
                 };
                 leaf.set_grad(Some(total));

@@ -149,14 +149,15 @@ pub enum Reduce {
 }
 
 impl Reduce {
-    fn identity<T: Element>(self) -> T {
+    pub(crate) fn identity<T: Element>(self) -> T {
         match self {
             Reduce::Sum => T::zero(),
             Reduce::Max => T::neg_infinity(),
         }
     }
+    /// Combines two partial results; `Max` propagates NaN (like NumPy's and PyTorch's max).
     #[inline]
-    fn combine<T: Element>(self, a: T, b: T) -> T {
+    pub(crate) fn combine<T: Element>(self, a: T, b: T) -> T {
         match self {
             Reduce::Sum => a + b,
             // NaN propagates like NumPy's max.

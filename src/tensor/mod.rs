@@ -278,10 +278,20 @@ impl<T: Element> Tensor<T> {
         Tensor::from_array(v)
     }
 
-    /// Whether this handle is the only one to a node that records no op: its buffer can then
-    /// be reused in place without anyone seeing it change.
-    pub(crate) fn is_exclusive_leaf(&self) -> bool {
-        Rc::strong_count(&self.0) == 1 && self.is_leaf() && !self.requires_grad()
+    /// The value of a tensor the caller owns, for overwriting in place: `Some` only when
+    /// this handle is the sole handle to the node (`Rc::get_mut`, so the borrow checker, not
+    /// a reference count read at some earlier moment, guarantees that nobody can see the
+    /// change) and the node records no op (so no graph keeps the old value). Taking `self`
+    /// by `&mut` is the point: code holding a borrowed `&Tensor` cannot reach this, so a
+    /// buffer is only ever reused by whoever was handed it by value.
+    pub(crate) fn value_mut_if_unique(&mut self) -> Option<&mut Value<T>> {
+        let node = Rc::get_mut(&mut self.0)?;
+        if node.op.is_some() || node.requires_grad.get() {
+            return None;
+        }
+        // `Value` is copy-on-write: if a view elsewhere shares the buffer, writing through
+        // this reference copies it first, so such a view keeps its values too.
+        Some(node.value.get_mut())
     }
 
     /// Identity of the node, for maps keyed by tensor.

@@ -46,15 +46,30 @@ impl BinaryKind {
 }
 
 /// The share of the gradient that goes to `a` in `max(a, b)` (`greater = true`) or `min(a, b)`:
-/// 1 where `a` wins, 0 where `b` wins, ½ on a tie — a tie splits the gradient evenly, so
-/// `max(x, x)` has derivative 1 like `x` itself.
+/// 0 where `a` loses, ½ on a tie — a tie splits the gradient evenly, so `max(x, x)` has
+/// derivative 1 like `x` itself — else 1. As in PyTorch (`masked_fill_(a < b, 0)`), a NaN on
+/// either side makes neither lose, so the gradient reaches both; `b`'s share is this with the
+/// arguments swapped.
 fn winner_share<T: Element>(a: T, b: T, greater: bool) -> T {
+    let loses = if greater { a < b } else { a > b };
     if a == b {
         T::of(0.5)
-    } else if (a > b) == greater {
-        T::one()
-    } else {
+    } else if loses {
         T::zero()
+    } else {
+        T::one()
+    }
+}
+
+/// `max(a, b)` (`greater`) or `min(a, b)` with NaN kept, as PyTorch's `maximum`/`minimum`
+/// (Rust's `f32::max` returns the other argument).
+#[inline]
+fn extremum<T: Element>(a: T, b: T, greater: bool) -> T {
+    let a_wins = if greater { a > b } else { a < b };
+    if a_wins || a.is_nan() {
+        a
+    } else {
+        b
     }
 }
 
@@ -95,19 +110,18 @@ pub(super) fn backward<T: Element>(
         BinaryKind::Maximum | BinaryKind::Minimum => {
             let greater = kind == BinaryKind::Maximum;
             let shape = out.shape();
-            let share = kernels::zip_map(
-                &a.value().view(),
-                &b.value().view(),
-                &shape,
-                Cheap,
-                |x, y| winner_share(x, y, greater),
-            )
-            .into_shared();
-            give(a, &|| g.mul_const(share.clone()).sum_to(&sa));
-            give(b, &|| {
-                g.mul_const(share.mapv(|s| T::one() - s).into_shared())
-                    .sum_to(&sb)
-            });
+            let share = |first: &Tensor<T>, second: &Tensor<T>| {
+                kernels::zip_map(
+                    &first.value().view(),
+                    &second.value().view(),
+                    &shape,
+                    Cheap,
+                    |x, y| winner_share(x, y, greater),
+                )
+                .into_shared()
+            };
+            give(a, &|| g.mul_const(share(a, b)).sum_to(&sa));
+            give(b, &|| g.mul_const(share(b, a)).sum_to(&sb));
         }
     }
 }
@@ -125,8 +139,12 @@ impl<T: Element> Tensor<T> {
                 BinaryKind::Mul => kernels::zip_map(&a, &b, &shape, Cheap, |x, y| x * y),
                 BinaryKind::Div => kernels::zip_map(&a, &b, &shape, Cheap, |x, y| x / y),
                 BinaryKind::Pow => kernels::zip_map(&a, &b, &shape, Expensive, |x, y| x.powf(y)),
-                BinaryKind::Maximum => kernels::zip_map(&a, &b, &shape, Cheap, |x, y| x.max(y)),
-                BinaryKind::Minimum => kernels::zip_map(&a, &b, &shape, Cheap, |x, y| x.min(y)),
+                BinaryKind::Maximum => {
+                    kernels::zip_map(&a, &b, &shape, Cheap, |x, y| extremum(x, y, true))
+                }
+                BinaryKind::Minimum => {
+                    kernels::zip_map(&a, &b, &shape, Cheap, |x, y| extremum(x, y, false))
+                }
             }
         };
         Tensor::from_op(

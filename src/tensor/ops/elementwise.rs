@@ -62,7 +62,6 @@ impl<T: Element> UnaryKind<T> {
 /// loop would stop the compiler from vectorising it).
 fn forward<T: Element>(kind: UnaryKind<T>, a: &ndarray::ArrayViewD<T>) -> ndarray::ArrayD<T> {
     use kernels::Cost::{Cheap, Expensive};
-    let zero = T::zero();
     match kind {
         UnaryKind::Neg => kernels::map(a, Cheap, |x| -x),
         UnaryKind::Exp => kernels::map(a, Expensive, |x| x.exp()),
@@ -70,25 +69,69 @@ fn forward<T: Element>(kind: UnaryKind<T>, a: &ndarray::ArrayViewD<T>) -> ndarra
         UnaryKind::Sin => kernels::map(a, Expensive, |x| x.sin()),
         UnaryKind::Cos => kernels::map(a, Expensive, |x| x.cos()),
         UnaryKind::Tanh => kernels::map(a, Expensive, |x| x.tanh()),
-        UnaryKind::Relu => kernels::map(a, Cheap, |x| if x > zero { x } else { zero }),
+        UnaryKind::Relu => kernels::map(a, Cheap, relu),
         UnaryKind::Sigmoid => kernels::map(a, Expensive, sigmoid),
         UnaryKind::Sqrt => kernels::map(a, Cheap, |x| x.sqrt()),
         UnaryKind::Abs => kernels::map(a, Cheap, |x| x.abs()),
         UnaryKind::PowScalar(p) => kernels::map(a, Expensive, |x| x.powf(p)),
         UnaryKind::AddScalar(c) => kernels::map(a, Cheap, |x| x + c),
         UnaryKind::MulScalar(c) => kernels::map(a, Cheap, |x| x * c),
-        UnaryKind::Clamp(lo, hi) => kernels::map(a, Cheap, |x| x.max(lo).min(hi)),
+        UnaryKind::Clamp(lo, hi) => kernels::map(a, Cheap, |x| clamp(x, lo, hi)),
     }
 }
 
-/// The logistic function, computed without overflow for large |x|.
+/// `max(x, 0)` with NaN kept (PyTorch's `relu(NaN)` is NaN): the comparison is written so
+/// that a NaN, for which every comparison is false, falls through to `x`.
 #[inline]
-fn sigmoid<T: Element>(x: T) -> T {
+pub(crate) fn relu<T: Element>(x: T) -> T {
+    if x <= T::zero() {
+        T::zero()
+    } else {
+        x
+    }
+}
+
+/// ReLU's derivative applied to `g`: 0 where `x <= 0`, else `g` (so a NaN `x` passes `g`).
+#[inline]
+fn relu_keep<T: Element>(g: T, x: T) -> T {
+    if x <= T::zero() {
+        T::zero()
+    } else {
+        g
+    }
+}
+
+fn check_relu_grad_shapes<T: Element>(g: &Tensor<T>, x: &Tensor<T>) {
+    assert!(
+        g.value().shape() == x.value().shape(),
+        "relu_grad: gradient shape {:?} differs from input shape {:?}",
+        g.shape(),
+        x.shape()
+    );
+}
+
+/// The logistic function, computed without overflow for large |x|: the one formula both the
+/// plain op and the fused linear + sigmoid use.
+#[inline]
+pub(crate) fn sigmoid<T: Element>(x: T) -> T {
     if x >= T::zero() {
         T::one() / (T::one() + (-x).exp())
     } else {
         let e = x.exp();
         e / (T::one() + e)
+    }
+}
+
+/// `min(max(x, lo), hi)` with NaN kept, as PyTorch's `clamp` (Rust's `f32::max` would return
+/// `lo` for a NaN).
+#[inline]
+fn clamp<T: Element>(x: T, lo: T, hi: T) -> T {
+    if x < lo {
+        lo
+    } else if x > hi {
+        hi
+    } else {
+        x
     }
 }
 
@@ -219,41 +262,17 @@ impl<T: Element> Tensor<T> {
         self.unary(UnaryKind::Clamp(lo, hi))
     }
 
-    /// `self` where `x > 0`, else 0 (ReLU's backward, fused and itself differentiable).
+    /// `self` where `x > 0`, else 0 (ReLU's backward, fused and itself differentiable). A NaN
+    /// in `x` passes the gradient, as PyTorch's `threshold_backward` (`x <= 0 ? 0 : g`) does.
     pub(crate) fn relu_grad(&self, x: &Tensor<T>) -> Tensor<T> {
-        assert!(
-            self.value().shape() == x.value().shape(),
-            "relu_grad: gradient shape {:?} differs from input shape {:?}",
-            self.shape(),
-            x.shape()
-        );
+        check_relu_grad_shapes(self, x);
         let _p = crate::profile::scope("relu_grad");
-        // An unconditional store of a select: vectorises, and no branch to mispredict on the
-        // (random) signs — a branchy `if x <= 0 { g = 0 }` measured 20× slower.
-        let keep = |g: T, x: T| if x > T::zero() { g } else { T::zero() };
-        // Without a graph of the gradient, and when nothing else holds `self`, mask it in
-        // place: no allocation, and the buffer is still in cache.
-        if self.is_exclusive_leaf() && !crate::is_grad_enabled() {
-            let xv = x.value();
-            self.update(|mut v| {
-                let same_layout = v.strides() == xv.strides();
-                match (v.as_slice_memory_order_mut(), xv.as_slice_memory_order()) {
-                    (Some(gs), Some(xs)) if same_layout => {
-                        gs.iter_mut().zip(xs).for_each(|(g, &x)| *g = keep(*g, x))
-                    }
-                    _ => ndarray::Zip::from(&mut v)
-                        .and(&*xv)
-                        .for_each(|g, &x| *g = keep(*g, x)),
-                }
-            });
-            return self.clone();
-        }
         let value = kernels::zip_map(
             &self.value().view(),
             &x.value().view(),
             x.value().shape(),
             kernels::Cost::Cheap,
-            keep,
+            relu_keep,
         );
         Tensor::from_op(
             value,
@@ -262,6 +281,35 @@ impl<T: Element> Tensor<T> {
                 x: x.clone(),
             },
         )
+    }
+
+    /// [`relu_grad`](Tensor::relu_grad) of a gradient handed over by value: when nothing is
+    /// recorded and this is the only handle to it, the buffer is masked in place (no
+    /// allocation, and it is still in cache). Ownership is the permission: a caller that
+    /// keeps the gradient keeps a handle, and then this allocates like `relu_grad`.
+    pub(crate) fn into_relu_grad(mut self, x: &Tensor<T>) -> Tensor<T> {
+        check_relu_grad_shapes(&self, x);
+        if !crate::is_grad_enabled() {
+            if let Some(v) = self.value_mut_if_unique() {
+                let _p = crate::profile::scope("relu_grad");
+                let xv = x.value();
+                let same_layout = v.strides() == xv.strides();
+                // An unconditional store of a select: vectorises, and no branch to mispredict
+                // on the (random) signs — a branchy `if x <= 0 { g = 0 }` measured 20× slower.
+                match (v.as_slice_memory_order_mut(), xv.as_slice_memory_order()) {
+                    (Some(gs), Some(xs)) if same_layout => gs
+                        .iter_mut()
+                        .zip(xs)
+                        .for_each(|(g, &x)| *g = relu_keep(*g, x)),
+                    _ => ndarray::Zip::from(v.view_mut())
+                        .and(&*xv)
+                        .for_each(|g, &x| *g = relu_keep(*g, x)),
+                }
+                drop(xv);
+                return self;
+            }
+        }
+        self.relu_grad(x)
     }
 
     /// `x · factor` where `factor` is a constant broadcast to `x`'s shape.

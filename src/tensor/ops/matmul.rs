@@ -4,7 +4,7 @@
 //! Transposed operands are strided views of the same buffer; ndarray hands them to GEMM with a
 //! transpose flag (BLAS) or as strides (matrixmultiply), so backward never copies a matrix.
 
-use super::Op;
+use super::{elementwise, Op};
 use crate::tensor::elem::Element;
 use crate::tensor::kernels::{self, Cost};
 use crate::tensor::pool;
@@ -27,17 +27,18 @@ pub enum LinearActivation {
 
 /// ∂L/∂z of `out = act(z)` given `g = ∂L/∂out`, written from the output so that no
 /// pre-activation needs keeping: relu' = [out > 0], tanh' = 1 − out², σ' = out(1 − out).
+/// `g` comes by value, so ReLU's mask can reuse its buffer (see `Tensor::into_relu_grad`).
 pub(super) fn activation_backward<T: Element>(
     act: LinearActivation,
     out: &Tensor<T>,
-    g: &Tensor<T>,
+    g: Tensor<T>,
 ) -> Tensor<T> {
     let one = T::one();
     match act {
-        LinearActivation::Identity => g.clone(),
-        LinearActivation::Relu => g.relu_grad(out),
-        LinearActivation::Tanh => g * &(out * out).rsub_scalar(one),
-        LinearActivation::Sigmoid => g * &(out * &out.rsub_scalar(one)),
+        LinearActivation::Identity => g,
+        LinearActivation::Relu => g.into_relu_grad(out),
+        LinearActivation::Tanh => &g * &(out * out).rsub_scalar(one),
+        LinearActivation::Sigmoid => &g * &(out * &out.rsub_scalar(one)),
     }
 }
 
@@ -221,18 +222,16 @@ fn bias_and_activation<T: Element>(
     bias: Option<ArrayView2<T>>,
     act: LinearActivation,
 ) {
-    let zero = T::zero();
     let bias = bias.unwrap_or_else(|| ndarray::ArrayView2::from_shape((1, 0), &[]).unwrap());
     match (act, bias.ncols() > 0) {
         (LinearActivation::Identity, false) => {}
         (LinearActivation::Identity, true) => zip_bias(out, &bias, Cost::Cheap, |z| z),
-        (LinearActivation::Relu, true) => {
-            zip_bias(out, &bias, Cost::Cheap, |z| if z > zero { z } else { zero })
-        }
+        // The same scalar functions as the plain ops, so fused and unfused agree bit for bit.
+        (LinearActivation::Relu, true) => zip_bias(out, &bias, Cost::Cheap, elementwise::relu),
         (LinearActivation::Tanh, true) => zip_bias(out, &bias, Cost::Expensive, |z| z.tanh()),
-        (LinearActivation::Sigmoid, true) => zip_bias(out, &bias, Cost::Expensive, |z| {
-            T::one() / (T::one() + (-z).exp())
-        }),
+        (LinearActivation::Sigmoid, true) => {
+            zip_bias(out, &bias, Cost::Expensive, elementwise::sigmoid)
+        }
         (act, false) => {
             let zeros = ndarray::Array2::<T>::zeros((1, out.ncols()));
             bias_and_activation(out, Some(zeros.view()), act)

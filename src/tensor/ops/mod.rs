@@ -15,10 +15,14 @@ mod softmax;
 
 pub use binary::BinaryKind;
 pub use elementwise::UnaryKind;
+/// The scalar activation functions, shared by the plain ops, the fused linear kernel and the
+/// hand-written baseline so that all compute the same bits.
+pub(crate) use elementwise::{relu, sigmoid};
 pub use matmul::LinearActivation;
 
 use super::elem::Element;
 use super::{Tensor, Value};
+use std::cell::Cell;
 use std::rc::Rc;
 
 /// Hands an input and a thunk computing its gradient to the accumulator; the thunk is called
@@ -173,10 +177,15 @@ impl<T: Element> Op<T> {
 
     /// The vector-Jacobian product: given `g = ∂L/∂out`, hands `∂L/∂input` to `acc` for every
     /// input that requires a gradient (and computes nothing for the others).
+    ///
+    /// `g` comes by value: a rule may overwrite its buffer (ReLU's mask does) — and can only
+    /// do so when no other handle to it exists, which `Tensor::value_mut_if_unique` proves
+    /// with `Rc::get_mut`. A caller that still needs `g` afterwards passes a clone, and the
+    /// rule then allocates; no rule ever writes through a borrowed gradient.
     pub(crate) fn backward(
         &self,
         out: &Tensor<T>,
-        g: &Tensor<T>,
+        g: Tensor<T>,
         acc: &mut dyn FnMut(&Tensor<T>, Tensor<T>),
     ) {
         let mut give = |x: &Tensor<T>, grad: &dyn Fn() -> Tensor<T>| {
@@ -184,14 +193,29 @@ impl<T: Element> Op<T> {
                 acc(x, grad())
             }
         };
+        // The arms that reuse `g` move it into the thunk (which `give` calls at most once);
+        // all others borrow it.
+        let once = |g: Tensor<T>| Cell::new(Some(g));
         match self {
-            Op::Unary { x, kind } => give(x, &|| elementwise::unary_backward(kind, x, out, g)),
-            Op::ReluGrad { grad, x } => give(grad, &|| g.relu_grad(x)), // linear in `grad`
+            // d relu x = [x > 0]
+            Op::Unary {
+                x,
+                kind: UnaryKind::Relu,
+            } => {
+                let g = once(g);
+                give(x, &|| g.take().unwrap().into_relu_grad(x))
+            }
+            Op::Unary { x, kind } => give(x, &|| elementwise::unary_backward(kind, x, out, &g)),
+            // Linear in `grad`.
+            Op::ReluGrad { grad, x } => {
+                let g = once(g);
+                give(grad, &|| g.take().unwrap().into_relu_grad(x))
+            }
             Op::MulConst { x, factor } => give(x, &|| g.mul_const(factor.clone())),
-            Op::Binary { a, b, kind } => binary::backward(*kind, a, b, out, g, &mut give),
+            Op::Binary { a, b, kind } => binary::backward(*kind, a, b, out, &g, &mut give),
             Op::MatMul { a, b } => {
                 give(a, &|| g.matmul(&b.t())); // ∂(AB)/∂A: G·Bᵀ
-                give(b, &|| a.t().matmul(g)); // ∂(AB)/∂B: Aᵀ·G
+                give(b, &|| a.t().matmul(&g)); // ∂(AB)/∂B: Aᵀ·G
             }
             Op::Linear { x, w, b, act } => {
                 // ∂L/∂z for z = x·W + b, from the output: the activation's derivative.
@@ -228,19 +252,21 @@ impl<T: Element> Op<T> {
                 give(x, &|| g.scatter_add(indices.clone(), x.shape()[0]))
             }
             Op::ScatterAdd { x, indices } => give(x, &|| g.index_select_shared(indices.clone())),
-            Op::Sum { x, axes, keepdim } => give(x, &|| reduce::sum_backward(x, axes, *keepdim, g)),
+            Op::Sum { x, axes, keepdim } => {
+                give(x, &|| reduce::sum_backward(x, axes, *keepdim, &g))
+            }
             Op::Max { x, axes, keepdim } => {
-                give(x, &|| reduce::max_backward(x, out, axes, *keepdim, g))
+                give(x, &|| reduce::max_backward(x, out, axes, *keepdim, &g))
             }
             // ∂ mean CE / ∂ logits = (softmax − one_hot) · g / N, as one fused op.
             Op::CrossEntropy { logits, labels } => {
-                give(logits, &|| logits.cross_entropy_grad(labels.clone(), g))
+                give(logits, &|| logits.cross_entropy_grad(labels.clone(), &g))
             }
             Op::CrossEntropyGrad {
                 logits,
                 labels,
                 g: scale,
-            } => softmax::cross_entropy_grad_backward(logits, labels, scale, g, &mut give),
+            } => softmax::cross_entropy_grad_backward(logits, labels, scale, &g, &mut give),
         }
     }
 }

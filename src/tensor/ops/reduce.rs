@@ -64,7 +64,15 @@ pub(super) fn max_backward<T: Element>(
         let ov = ov.broadcast(xv.raw_dim()).unwrap();
         let hits = ndarray::Zip::from(&xv.view())
             .and(&ov)
-            .map_collect(|&a, &m| if a == m { T::one() } else { T::zero() });
+            // A NaN maximum came from the NaN elements: they share the gradient, as in
+            // PyTorch's `max()` (`evenly_distribute_backward`).
+            .map_collect(|&a, &m| {
+                if a == m || (a.is_nan() && m.is_nan()) {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            });
         let counts = kernels::reduce_axes(Reduce::Sum, &hits.view(), axes);
         (hits / &counts).into_shared()
     };

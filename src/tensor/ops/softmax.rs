@@ -3,6 +3,7 @@
 
 use super::Op;
 use crate::tensor::elem::Element;
+use crate::tensor::kernels::Reduce;
 use crate::tensor::Tensor;
 use ndarray::{Axis, Ix2};
 use std::rc::Rc;
@@ -83,7 +84,9 @@ impl<T: Element> Tensor<T> {
             let scale = g.item() / T::of(n as f64);
             let mut out = x.to_owned();
             for (mut row, &label) in out.axis_iter_mut(Axis(0)).zip(labels.iter()) {
-                let m = row.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+                let m = row
+                    .iter()
+                    .fold(Reduce::Max.identity(), |a, &b| Reduce::Max.combine(a, b));
                 row.mapv_inplace(|z| (z - m).exp());
                 let inv = scale / row.sum();
                 row.mapv_inplace(|e| e * inv);
@@ -130,7 +133,9 @@ impl<T: Element> Tensor<T> {
                     label < c,
                     "cross_entropy: label {label} out of range for {c} classes"
                 );
-                let m = row.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+                let m = row
+                    .iter()
+                    .fold(Reduce::Max.identity(), |a, &b| Reduce::Max.combine(a, b));
                 let s: T = row.iter().map(|&z| (z - m).exp()).sum();
                 total += (m + s.ln() - row[label]).to_f64_lossless();
             }
