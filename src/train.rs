@@ -542,7 +542,7 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
             // the parameters themselves are checked, by the update that wrote them.
             if !finite {
                 bail!(
-                    "training diverged: a parameter became NaN or infinite in the update of epoch {} batch {} of {} (loss before it {l}; lower --lr, or use --clip-grad-norm)",
+                    "training diverged: a parameter became NaN or infinite in the update of epoch {} batch {} of {} (loss before it {l:.4e}; lower --lr, or use --clip-grad-norm)",
                     epoch + 1,
                     b + 1,
                     batches.len()

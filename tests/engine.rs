@@ -331,17 +331,18 @@ fn parallel_reductions_give_the_same_bits_on_every_run_and_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap();
+        // Force the parallel paths, on this pool's thread only (sibling tests run beside us).
         pool.install(|| {
-            kernels::set_parallel_threshold(0); // force the parallel paths
-            let all = kernels::reduce_all(Reduce::Sum, &v.view());
-            let rows = kernels::reduce_axis(Reduce::Sum, &v.view(), 0);
-            let cols = kernels::reduce_axis(Reduce::Sum, &v.view(), 1);
-            kernels::set_parallel_threshold(kernels::DEFAULT_PARALLEL_THRESHOLD);
-            (
-                all.to_bits(),
-                rows.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
-                cols.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
-            )
+            kernels::with_parallel_threshold(0, || {
+                let all = kernels::reduce_all(Reduce::Sum, &v.view());
+                let rows = kernels::reduce_axis(Reduce::Sum, &v.view(), 0);
+                let cols = kernels::reduce_axis(Reduce::Sum, &v.view(), 1);
+                (
+                    all.to_bits(),
+                    rows.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
+                    cols.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
+                )
+            })
         })
     };
     let first = run(2);

@@ -66,8 +66,13 @@ proptest! {
         cut in proptest::option::of(any::<usize>()),
         compressed in any::<bool>(),
     ) {
-        let b = damaged(valid_images(), edits, cut);
-        let b = if compressed { damaged(gzip(&valid_images()), vec![], cut) } else { b };
+        // Compressed: the edits damage the payload before compression and the gzip stream
+        // after it, so both the decoder and the parser see damage.
+        let b = if compressed {
+            damaged(gzip(&damaged(valid_images(), edits.clone(), None)), edits, cut)
+        } else {
+            damaged(valid_images(), edits, cut)
+        };
         prop_assert!(names_the_file(idx::parse_images_bytes(&b, origin())));
     }
 

@@ -4,7 +4,7 @@
 
 use ferrograd::analysis::eigen::symmetric_eigen;
 use ferrograd::analysis::hessian::HessianOperator;
-use ferrograd::analysis::lanczos::{hutchinson, lanczos_extremes};
+use ferrograd::analysis::lanczos::{hutchinson, lanczos_extremes, slq_density};
 use ferrograd::nn::{Activation, Init, Linear, Mlp, Module};
 use ferrograd::{hvp, Tensor};
 use ndarray::{Array1, Array2};
@@ -110,6 +110,7 @@ fn dense_hessian_is_symmetric_and_lanczos_matches_its_eigendecomposition() {
         let exact = symmetric_eigen(&h).values;
         let mut apply = |v: &[f64]| op.apply(v);
         let l = lanczos_extremes(&mut apply, n, 5, n, 1e-12, true, 3);
+        assert_eq!((l.largest.len(), l.smallest.len()), (5, 5), "{act}");
         for (i, r) in l.largest.iter().enumerate() {
             let e = exact[n - 1 - i];
             assert!(
@@ -170,6 +171,7 @@ fn lanczos_recovers_the_known_spectrum_of_a_quadratic() {
     };
     let l = lanczos_extremes(&mut apply, n, 5, n, 1e-10, true, 7);
     assert!(l.converged);
+    assert_eq!((l.largest.len(), l.smallest.len()), (5, 5));
     let mut sorted = lambdas.clone();
     sorted.sort_by(f64::total_cmp);
     for i in 0..5 {
@@ -185,4 +187,50 @@ fn lanczos_recovers_the_known_spectrum_of_a_quadratic() {
         );
         assert!(l.largest[i].residual <= 1e-10 * sorted[n - 1 - i].abs());
     }
+}
+
+#[test]
+fn slq_density_reproduces_the_moments_of_a_known_spectrum() {
+    // A diagonal operator with 60 distinct eigenvalues λᵢ = i/10 − 1: with Rademacher starts
+    // zᵢ² = 1, so zᵀf(A)z/n = (1/n) Σ f(λᵢ) exactly, and a 60-step Lanczos quadrature is
+    // exact for polynomials of degree < 120. The quadrature's moments must be the spectrum's.
+    let n = 60;
+    let lambdas: Vec<f64> = (0..n).map(|i| i as f64 / 10.0 - 1.0).collect();
+    let mut apply = |v: &[f64]| {
+        v.iter()
+            .zip(&lambdas)
+            .map(|(x, l)| x * l)
+            .collect::<Vec<_>>()
+    };
+    let d = slq_density(&mut apply, n, 3, n, 0.01, 2001, 5);
+    for p in 0..4 {
+        let quadrature: f64 = d
+            .nodes
+            .iter()
+            .zip(&d.weights)
+            .map(|(x, w)| w * x.powi(p))
+            .sum();
+        let exact: f64 = lambdas.iter().map(|l| l.powi(p)).sum::<f64>() / n as f64;
+        assert!(
+            (quadrature - exact).abs() <= 1e-8 * (1.0 + exact.abs()),
+            "moment {p}: SLQ {quadrature} vs exact {exact}"
+        );
+    }
+    // The broadened density integrates to one and puts the right mass below zero
+    // (10 of 60 eigenvalues are negative; the one at 0 straddles the cut).
+    let step = d.grid[1] - d.grid[0];
+    let total: f64 = d.density.iter().sum::<f64>() * step;
+    assert!((total - 1.0).abs() < 1e-3, "density integrates to {total}");
+    let below: f64 = d
+        .grid
+        .iter()
+        .zip(&d.density)
+        .filter(|(t, _)| **t < 0.0)
+        .map(|(_, p)| p * step)
+        .sum();
+    let expected = (10.0 + 0.5) / n as f64;
+    assert!(
+        (below - expected).abs() < 0.01,
+        "mass below 0: {below} vs {expected}"
+    );
 }

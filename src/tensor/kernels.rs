@@ -7,6 +7,7 @@
 use super::elem::Element;
 use ndarray::{Array1, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use rayon::prelude::*;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Arrays with at least this many elements are processed in parallel by the cheap,
@@ -36,13 +37,34 @@ const REDUCTION_BLOCK: usize = 1 << 14;
 
 static PARALLEL_THRESHOLD: AtomicUsize = AtomicUsize::new(DEFAULT_PARALLEL_THRESHOLD);
 
-/// The current parallel threshold in elements.
+thread_local! {
+    /// A threshold set for this thread only by [`with_parallel_threshold`].
+    static THRESHOLD_OVERRIDE: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The current parallel threshold in elements (this thread's override, if any).
 pub fn parallel_threshold() -> usize {
-    PARALLEL_THRESHOLD.load(Ordering::Relaxed)
+    THRESHOLD_OVERRIDE
+        .with(|o| o.get())
+        .unwrap_or_else(|| PARALLEL_THRESHOLD.load(Ordering::Relaxed))
+}
+
+/// Runs `f` with the parallel threshold set to `elements` for decisions taken on this thread
+/// only, restoring the previous one afterwards even if `f` panics: tests force the parallel
+/// paths this way without changing what code running beside them does.
+pub fn with_parallel_threshold<R>(elements: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            THRESHOLD_OVERRIDE.with(|o| o.set(self.0));
+        }
+    }
+    let _restore = Restore(THRESHOLD_OVERRIDE.with(|o| o.replace(Some(elements))));
+    f()
 }
 
 /// Sets the parallel threshold (elements); `usize::MAX` makes every kernel serial and `0`
-/// makes every kernel parallel. Used by the benches to compare the two.
+/// makes every kernel parallel, for the whole process. Used by the benches to compare the two.
 pub fn set_parallel_threshold(elements: usize) {
     PARALLEL_THRESHOLD.store(elements, Ordering::Relaxed);
 }
