@@ -251,3 +251,46 @@ fn no_learning_rate_or_seed_replaces_a_good_model_with_a_broken_one() {
         "diverged {diverged}, finished {finished}"
     );
 }
+
+/// Version 1 checkpoints kept Adam's step count as an f32 among the buffers; version 2 keeps
+/// an integer. An old file is named as such, not reported as a missing field.
+#[test]
+fn a_checkpoint_of_the_previous_format_version_is_refused_by_name() {
+    #[derive(serde::Serialize)]
+    struct OldHeader {
+        format: &'static str,
+        format_version: u32,
+        epochs_done: usize,
+    }
+    let dir = temp_dir("old-checkpoint");
+    let path = dir.join("checkpoint_relu_digits.msgpack");
+    let bytes = rmp_serde::to_vec_named(&OldHeader {
+        format: "ferrograd-checkpoint",
+        format_version: 1,
+        epochs_done: 3,
+    })
+    .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let err = format!(
+        "{:#}",
+        ferrograd::train::Checkpoint::load(&path).unwrap_err()
+    );
+    assert!(
+        err.contains("version 1") && err.contains("version 2") && err.contains("afresh"),
+        "{err}"
+    );
+}
+
+/// Adam's step count survives a checkpoint exactly, far beyond what an f32 holds (2²⁴).
+#[test]
+fn adam_keeps_an_exact_integer_step_count_in_its_state() {
+    use ferrograd::optim::{Adam, Optimizer, OptimizerState};
+    let mut adam = Adam::<f32>::default();
+    let steps = (1u64 << 24) + 1;
+    adam.set_state(OptimizerState {
+        steps,
+        buffers: vec![],
+    });
+    adam.begin_step();
+    assert_eq!(adam.state().steps, steps + 1);
+}
