@@ -1,0 +1,88 @@
+//! Image grids: each image drawn as it is (0 black, 1 white) with a one-line caption, green
+//! when the prediction is right and red when it is wrong.
+
+use super::{draw_err, register_font, save_png, FAMILY};
+use anyhow::Result;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One image of a grid: grayscale pixels in [0, 1] and its caption.
+pub struct Tile<'a> {
+    /// Row-major pixels in [0, 1].
+    pub pixels: &'a [f32],
+    /// The line under the image, e.g. `pred 7 · true 7 · 98%`.
+    pub caption: String,
+    /// A wrong prediction: red caption and frame (green caption otherwise).
+    pub wrong: bool,
+}
+
+const GREEN: RGBColor = RGBColor(0, 128, 0);
+const RED: RGBColor = RGBColor(214, 39, 40);
+/// Caption font size: legible when the PNG is shown at its own size, whatever the tile count.
+const CAPTION_PX: u32 = 14;
+
+/// Draws `height × width` images in a grid with captions into a PNG; returns its size. Columns
+/// are as wide as the longest caption, so captions never overlap.
+pub fn image_grid(
+    path: &Path,
+    title: &str,
+    tiles: &[Tile],
+    height: usize,
+    width: usize,
+) -> Result<(u32, u32)> {
+    register_font();
+    let font = (FAMILY, CAPTION_PX).into_font();
+    let caption_w = tiles
+        .iter()
+        .map(|t| font.box_size(&t.caption).map(|(w, _)| w).unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    let image = 134u32;
+    let cell_w = image.max(caption_w) + 16;
+    let cell_h = image + 8 + CAPTION_PX + 14;
+    let cols = (tiles.len() as f64).sqrt().ceil().max(1.0) as usize;
+    let rows = tiles.len().div_ceil(cols).max(1);
+    let title_h = 40u32;
+    let w = (cols as u32 * cell_w).max(600);
+    let h = title_h + rows as u32 * cell_h;
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        root.draw_text(title, &(FAMILY, 22).into_font().color(&BLACK), (10, 8))
+            .map_err(draw_err)?;
+        let scale = (image as usize / height.max(width).max(1)).max(1) as i32;
+        for (k, t) in tiles.iter().enumerate() {
+            let (r, c) = (k / cols, k % cols);
+            let x0 = c as i32 * cell_w as i32 + 8;
+            let y0 = title_h as i32 + r as i32 * cell_h as i32 + 4;
+            for i in 0..height {
+                for j in 0..width {
+                    let v = t.pixels.get(i * width + j).copied().unwrap_or(0.0);
+                    let g = (255.0 * v.clamp(0.0, 1.0)).round() as u8;
+                    let (px, py) = (x0 + j as i32 * scale, y0 + i as i32 * scale);
+                    root.draw(&Rectangle::new(
+                        [(px, py), (px + scale, py + scale)],
+                        RGBColor(g, g, g).filled(),
+                    ))
+                    .map_err(draw_err)?;
+                }
+            }
+            let color = if t.wrong { RED } else { GREEN };
+            if t.wrong {
+                let (x1, y1) = (x0 + width as i32 * scale, y0 + height as i32 * scale);
+                root.draw(&Rectangle::new(
+                    [(x0 - 3, y0 - 3), (x1 + 3, y1 + 3)],
+                    color.stroke_width(3),
+                ))
+                .map_err(draw_err)?;
+            }
+            let ty = y0 + height as i32 * scale + 6;
+            root.draw_text(&t.caption, &font.color(&color), (x0, ty))
+                .map_err(draw_err)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    save_png(path, &buf, w, h)?;
+    Ok((w, h))
+}
