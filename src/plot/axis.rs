@@ -61,9 +61,10 @@ fn finite_range(values: impl Iterator<Item = f64>, log: bool) -> Option<(f64, f6
 /// numbers only (epochs, ranks). A flat series gets ±10% of its value (±1 around zero).
 pub fn linear(values: impl Iterator<Item = f64>, integer: bool) -> Ticks {
     let (mut lo, mut hi) = finite_range(values, false).unwrap_or((0.0, 1.0));
-    if hi - lo <= 1e-9 * lo.abs().max(hi.abs()).max(1e-300) {
+    // A flat series: ±10% of its value (±1 around zero); on an integer axis the padding
+    // below (±0.5) is enough, and keeps ticks off values that do not exist (epoch 0).
+    if !integer && hi - lo <= 1e-9 * lo.abs().max(hi.abs()).max(1e-300) {
         let half = if lo == 0.0 { 1.0 } else { 0.1 * lo.abs() };
-        let half = if integer { half.max(1.0) } else { half };
         (lo, hi) = (lo - half, hi + half);
     }
     let pad = if integer {

@@ -19,7 +19,7 @@ pub struct Tile<'a> {
 const GREEN: RGBColor = RGBColor(0, 128, 0);
 const RED: RGBColor = RGBColor(214, 39, 40);
 /// Caption font size: legible when the PNG is shown at its own size, whatever the tile count.
-const CAPTION_PX: u32 = 14;
+const CAPTION_PX: u32 = 16;
 
 /// Draws `height × width` images in a grid with captions into a PNG; returns its size. Columns
 /// are as wide as the longest caption, so captions never overlap.
@@ -38,18 +38,20 @@ pub fn image_grid(
         .max()
         .unwrap_or(0);
     let image = 134u32;
-    let cell_w = image.max(caption_w) + 16;
+    let cell_w = image.max(caption_w) + 24;
     let cell_h = image + 8 + CAPTION_PX + 14;
     let cols = (tiles.len() as f64).sqrt().ceil().max(1.0) as usize;
     let rows = tiles.len().div_ceil(cols).max(1);
     let title_h = 40u32;
-    let w = (cols as u32 * cell_w).max(600);
+    let title_font = (FAMILY, 22).into_font();
+    let title_w = title_font.box_size(title).map(|(w, _)| w).unwrap_or(0) + 20;
+    let w = (cols as u32 * cell_w).max(title_w).max(300);
     let h = title_h + rows as u32 * cell_h;
     let mut buf = vec![0u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        root.draw_text(title, &(FAMILY, 22).into_font().color(&BLACK), (10, 8))
+        root.draw_text(title, &title_font.color(&BLACK), (10, 8))
             .map_err(draw_err)?;
         let scale = (image as usize / height.max(width).max(1)).max(1) as i32;
         for (k, t) in tiles.iter().enumerate() {

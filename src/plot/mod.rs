@@ -223,12 +223,13 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, chart: &Chart, series: &
                 .position(legend_position(series, yt.range, chart.y_log))
                 .draw()
                 .map_err(draw_err)?;
+            // Bottom left, beside the x-axis label: never over the data.
             if let Some(note) = chart.note {
-                let (x0, y0) = ctx.plotting_area().get_base_pixel();
+                let (_, h) = area.dim_in_pixel();
                 area.draw_text(
                     note,
                     &(FAMILY, 16).into_font().color(&BLACK.mix(0.7)),
-                    (x0 + 10, y0 + 8),
+                    (12, h as i32 - 26),
                 )
                 .map_err(draw_err)?;
             }
