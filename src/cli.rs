@@ -330,7 +330,10 @@ pub struct HessianArgs {
     /// Also estimate the eigenvalue density (SLQ, --slq-runs × --slq-steps products).
     #[arg(long)]
     pub density: bool,
-    /// The smallest eigenvalues, the trace and the density as well.
+    /// Also time one gradient and one Hessian-vector product from scratch (their ratio).
+    #[arg(long)]
+    pub cost: bool,
+    /// The smallest eigenvalues, the trace, the density and the cost as well.
     #[arg(long)]
     pub all: bool,
     /// Rademacher probes for Hutchinson's trace.
@@ -815,6 +818,7 @@ fn hessian(a: &HessianArgs) -> Result<()> {
         smallest: a.smallest || a.all,
         trace: a.trace || a.all,
         density: a.density || a.all,
+        cost: a.cost || a.all,
         probes: a.probes as usize,
         slq_runs: a.slq_runs as usize,
         slq_steps: a.slq_steps as usize,

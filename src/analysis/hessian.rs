@@ -134,6 +134,8 @@ pub struct HessianOptions {
     pub trace: bool,
     /// Estimate the eigenvalue density (SLQ, `slq_runs × slq_steps` products).
     pub density: bool,
+    /// Time one gradient and one Hessian-vector product from scratch (7 of each).
+    pub cost: bool,
     /// Hutchinson probes.
     pub probes: usize,
     /// SLQ runs.
@@ -161,11 +163,12 @@ pub struct HessianTimings {
     pub total: f64,
     /// Mean seconds per Hessian-vector product on the reused gradient graph.
     pub per_hvp: f64,
-    /// Median seconds of one gradient (forward and backward, no graph) on the same samples.
-    pub gradient: f64,
+    /// Median seconds of one gradient (forward and backward, no graph) on the same samples
+    /// (`null` unless asked for: it costs several seconds).
+    pub gradient: Option<f64>,
     /// Median seconds of one Hessian-vector product from scratch (forward, backward with
-    /// graph, double backward) on the same samples.
-    pub hvp_from_scratch: f64,
+    /// graph, double backward) on the same samples (`null` unless asked for).
+    pub hvp_from_scratch: Option<f64>,
 }
 
 /// Median seconds of `f` over `reps` runs.
@@ -314,7 +317,12 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
     });
     let density_s = t.elapsed().as_secs_f64();
     progress.finish_and_clear();
-    let (gradient_s, hvp_s) = gradient_and_hvp_seconds(&model, &x, &sample.labels, 7);
+    let (gradient_s, hvp_s) = if opts.cost {
+        let (g, h) = gradient_and_hvp_seconds(&model, &x, &sample.labels, 7);
+        (Some(g), Some(h))
+    } else {
+        (None, None)
+    };
     let total = start.elapsed().as_secs_f64();
 
     let report = HessianReport {

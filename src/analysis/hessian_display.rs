@@ -60,17 +60,20 @@ impl fmt::Display for HessianReport {
             None => writeln!(f, "\ntrace and density not computed (--trace, --density or --all)")?,
         }
         let t = &self.timings;
-        writeln!(
+        write!(
             f,
             "\ntime: setup {:.1}s, Lanczos {:.1}s, trace {:.1}s, density {:.1}s, total {:.1}s ({} s per Hessian-vector product)",
             t.setup, t.lanczos, t.hutchinson, t.density, t.total, readable(t.per_hvp)
         )?;
-        write!(
-            f,
-            "one gradient {} s, one Hessian-vector product from scratch {} s: {:.2}x",
-            readable(t.gradient),
-            readable(t.hvp_from_scratch),
-            t.hvp_from_scratch / t.gradient
-        )
+        if let (Some(g), Some(h)) = (t.gradient, t.hvp_from_scratch) {
+            write!(
+                f,
+                "\none gradient {} s, one Hessian-vector product from scratch {} s: {:.2}x",
+                readable(g),
+                readable(h),
+                h / g
+            )?;
+        }
+        Ok(())
     }
 }

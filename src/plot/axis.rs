@@ -75,7 +75,8 @@ pub fn linear(values: impl Iterator<Item = f64>, integer: bool) -> Ticks {
     let (lo, hi) = (lo - pad, hi + pad);
     let mut step = nice_step((hi - lo) / 6.0);
     if integer {
-        step = step.max(1.0).round();
+        // Every whole number while they fit (ranks 1..10 all labelled).
+        step = if hi - lo <= MAX_TICKS as f64 { 1.0 } else { step.max(1.0).round() };
     }
     let first = (lo / step).ceil() as i64;
     let last = (hi / step).floor() as i64;
