@@ -9,8 +9,8 @@ use ferrograd::data::{self, DatasetName};
 use ferrograd::figures::GridOptions;
 use ferrograd::nn::{Activation, Init};
 use ferrograd::plot::{self, Chart, Series};
-use ferrograd::tensor::check;
 use ferrograd::predict::PredictReport;
+use ferrograd::tensor::check;
 use ferrograd::train::{self, OptimizerKind, ScheduleKind, TrainConfig};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -134,16 +134,16 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: u32,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 0.03, value_parser = positive_f64)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.03, value_parser = positive_f64)]
     pub lr: f64,
     /// SGD momentum in [0, 1).
-    #[arg(long, default_value_t = 0.9, value_parser = momentum)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.9, value_parser = momentum)]
     pub momentum: f64,
     /// Use Nesterov momentum.
     #[arg(long)]
     pub nesterov: bool,
     /// L2 weight decay.
-    #[arg(long, default_value_t = 5e-4, value_parser = non_negative_f64)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 5e-4, value_parser = non_negative_f64)]
     pub weight_decay: f64,
     /// Optimiser.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
@@ -155,16 +155,16 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub step_every: u32,
     /// Decay factor (step and exponential schedules).
-    #[arg(long, default_value_t = 0.5, value_parser = positive_f64)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.5, value_parser = positive_f64)]
     pub gamma: f64,
     /// Final learning rate (cosine schedule).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f64)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.0, value_parser = non_negative_f64)]
     pub min_lr: f64,
     /// Epochs of linear learning-rate warm-up.
     #[arg(long, default_value_t = 0)]
     pub warmup: u32,
     /// Clip the global gradient norm to this value.
-    #[arg(long, value_parser = positive_f64)]
+    #[arg(long, allow_hyphen_values = true, value_parser = positive_f64)]
     pub clip_grad_norm: Option<f64>,
     /// Hidden layer widths, comma-separated.
     #[arg(long, default_value = "128,128,128", value_parser = hidden_sizes)]
@@ -173,7 +173,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = Init::Xavier)]
     pub init: Init,
     /// Fraction of the training file held out for validation.
-    #[arg(long, default_value_t = 0.1, value_parser = fraction)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.1, value_parser = fraction)]
     pub val_fraction: f64,
     /// Seed of the initialisation, validation split and batch order.
     #[arg(long, default_value_t = 42)]
@@ -319,7 +319,7 @@ pub struct HessianArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub iters: u32,
     /// Converged when ‖Hv − λv‖ ≤ tol·|λ|.
-    #[arg(long, default_value_t = 1e-3, value_parser = positive_f64)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1e-3, value_parser = positive_f64)]
     pub tol: f64,
     /// Also report the k smallest (most negative) eigenvalues.
     #[arg(long)]
@@ -462,16 +462,13 @@ fn choose_dataset(given: Option<DatasetName>, data_dir: Option<&Path>) -> Result
     })
 }
 
-/// Says on standard error where a dataset's files will be read from (or that they will be
-/// downloaded), so that a user can tell which copy a result came from.
+/// Says on standard error where a dataset's files will be read from, so that a user can tell
+/// which copy a result came from.
 fn report_data_source(dataset: DatasetName, data_dir: Option<&Path>) {
-    match data::locate(dataset, data_dir) {
-        _ if dataset == DatasetName::Digits => eprintln!("data: {dataset} (embedded)"),
-        Some(dir) => eprintln!("data: {dataset} from {}", dir.display()),
-        None => eprintln!(
-            "data: {dataset} not found locally; downloading into {}",
-            data::download_folder(dataset).display()
-        ),
+    // The digits are embedded; data not found locally is downloaded, and the download says
+    // where to.
+    if let Some(dir) = data::locate(dataset, data_dir) {
+        eprintln!("data: {dataset} from {}", dir.display());
     }
 }
 

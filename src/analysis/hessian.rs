@@ -273,7 +273,11 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
 
     let products = opts.iters
         + if opts.trace { opts.probes } else { 0 }
-        + if opts.density { opts.slq_runs * opts.slq_steps } else { 0 };
+        + if opts.density {
+            opts.slq_runs * opts.slq_steps
+        } else {
+            0
+        };
     let progress = crate::progress::bar(
         products,
         "{msg:<24} {bar:30} {pos}/{len} Hessian-vector products  eta {eta}",

@@ -57,7 +57,10 @@ impl fmt::Display for HessianReport {
                 readable(t.trace),
                 readable(t.standard_error)
             )?,
-            None => writeln!(f, "\ntrace and density not computed (--trace, --density or --all)")?,
+            None => writeln!(
+                f,
+                "\ntrace and density not computed (--trace, --density or --all)"
+            )?,
         }
         let t = &self.timings;
         write!(

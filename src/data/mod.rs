@@ -314,7 +314,11 @@ fn sources(name: DatasetName) -> (&'static str, Vec<(&'static str, Checksum)>) {
 /// The folders searched for a dataset, in order.
 pub fn search_folders(name: DatasetName, data_dir: Option<&Path>) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    for root in data_dir.map(Path::to_path_buf).into_iter().chain(data_root()) {
+    for root in data_dir
+        .map(Path::to_path_buf)
+        .into_iter()
+        .chain(data_root())
+    {
         let sub = root.join(name.folder());
         dirs.extend([root, sub]);
     }
@@ -335,7 +339,11 @@ fn data_root() -> Option<PathBuf> {
 
 /// The per-user data folder: `$XDG_DATA_HOME/ferrograd`, else `$HOME/.local/share/ferrograd`.
 pub fn user_data_folder() -> Option<PathBuf> {
-    let var = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("XDG_DATA_HOME")
         .or_else(|| var("HOME").map(|h| h.join(".local").join("share")))
         .map(|d| d.join("ferrograd"))
@@ -354,14 +362,11 @@ pub fn locate(name: DatasetName, data_dir: Option<&Path>) -> Option<PathBuf> {
     let folders = search_folders(name, data_dir);
     match name {
         DatasetName::Digits => None,
-        DatasetName::Cifar10 => folders
-            .iter()
-            .find_map(|d| cifar_folder(d))
-            .or_else(|| {
-                folders
-                    .into_iter()
-                    .find(|d| d.join("cifar-10-binary.tar.gz").is_file())
-            }),
+        DatasetName::Cifar10 => folders.iter().find_map(|d| cifar_folder(d)).or_else(|| {
+            folders
+                .into_iter()
+                .find(|d| d.join("cifar-10-binary.tar.gz").is_file())
+        }),
         _ => folders
             .into_iter()
             .find(|d| IDX_FILES.iter().all(|f| idx_file(d, f).is_some())),

@@ -76,7 +76,11 @@ pub fn linear(values: impl Iterator<Item = f64>, integer: bool) -> Ticks {
     let mut step = nice_step((hi - lo) / 6.0);
     if integer {
         // Every whole number while they fit (ranks 1..10 all labelled).
-        step = if hi - lo <= MAX_TICKS as f64 { 1.0 } else { step.max(1.0).round() };
+        step = if hi - lo <= MAX_TICKS as f64 {
+            1.0
+        } else {
+            step.max(1.0).round()
+        };
     }
     let first = (lo / step).ceil() as i64;
     let last = (hi / step).floor() as i64;
@@ -212,17 +216,28 @@ mod tests {
         for n in 1..=60 {
             let t = linear((1..=n).map(f64::from), true);
             assert!(!t.major.is_empty(), "{n} epochs");
-            assert!(t.major.iter().all(|v| v.fract() == 0.0), "{n}: {:?}", t.major);
+            assert!(
+                t.major.iter().all(|v| v.fract() == 0.0),
+                "{n}: {:?}",
+                t.major
+            );
             assert!(t.major.len() <= MAX_TICKS, "{n}: {:?}", t.major);
         }
-        assert_eq!(linear((1..=3).map(f64::from), true).major, vec![1.0, 2.0, 3.0]);
+        assert_eq!(
+            linear((1..=3).map(f64::from), true).major,
+            vec![1.0, 2.0, 3.0]
+        );
     }
 
     #[test]
     fn log_axes_label_every_decade_and_short_ranges_between() {
         let t = log([0.2, 0.9, 30.0, 4000.0].into_iter());
         for d in [1.0, 10.0, 100.0, 1000.0] {
-            assert!(t.major.iter().any(|m| (m / d - 1.0).abs() < 1e-9), "{d}: {:?}", t.major);
+            assert!(
+                t.major.iter().any(|m| (m / d - 1.0).abs() < 1e-9),
+                "{d}: {:?}",
+                t.major
+            );
         }
         // Depth plots: a range inside one decade still gets three or more labels.
         let t = log([3.1, 4.2, 5.0].into_iter());

@@ -167,12 +167,20 @@ pub fn panels(path: &Path, charts: &[(Chart, Vec<Series>)]) -> Result<()> {
 }
 
 /// Draws one chart into `area`; with nothing drawable, the title and the note only.
-fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, chart: &Chart, series: &[Series]) -> Result<()> {
+fn draw_panel(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    chart: &Chart,
+    series: &[Series],
+) -> Result<()> {
     let shown: Vec<&Series> = series.iter().filter(|s| s.drawable(chart)).collect();
     if shown.is_empty() {
         let (w, h) = area.dim_in_pixel();
-        area.draw_text(chart.title, &(FAMILY, 26).into_font().color(&BLACK), (18, 18))
-            .map_err(draw_err)?;
+        area.draw_text(
+            chart.title,
+            &(FAMILY, 26).into_font().color(&BLACK),
+            (18, 18),
+        )
+        .map_err(draw_err)?;
         let note = chart.note.unwrap_or("nothing to draw");
         area.draw_text(
             note,
@@ -203,8 +211,12 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, chart: &Chart, series: &
                 .map_err(draw_err)?;
             for (i, s) in shown.iter().enumerate() {
                 let color = PALETTE[i % PALETTE.len()];
-                let pts: Vec<(f64, f64)> =
-                    s.points.iter().copied().filter(|&p| chart.keeps(p)).collect();
+                let pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|&p| chart.keeps(p))
+                    .collect();
                 ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                     .map_err(draw_err)?
                     .label(s.name.as_str())
