@@ -33,57 +33,73 @@ fn column(results: &Results, f: impl Fn(&EpochMetrics) -> f64) -> Vec<f64> {
     results.epochs.iter().map(f).collect()
 }
 
+/// One per-run chart of curves against the epoch.
+struct Curves {
+    title: &'static str,
+    y_label: &'static str,
+    note: Option<&'static str>,
+    series: Vec<Series>,
+}
+
 /// Writes the six per-run plots to `paths` (in [`crate::train::PLOTS`] order).
 pub fn write_run_plots(r: &Results, paths: &[PathBuf]) -> Result<()> {
     let what = format!("{} on {}", r.config.activation, r.config.dataset);
     let no_val = (r.sizes.val == 0).then_some(NO_VALIDATION);
-    let epoch_chart = |title: &'static str, y_label: &'static str, note: Option<&'static str>| {
-        (title, y_label, note)
-    };
-    let single: [((&str, &str, Option<&str>), Vec<Series>); 5] = [
-        (
-            epoch_chart("Loss", "mean cross-entropy (nats)", no_val),
-            vec![
-                Series::by_epoch("train", &column(r, |m| m.train_loss)),
-                Series::by_epoch("validation", &column(r, |m| m.val_loss)),
+    let by_epoch = |name, f: fn(&EpochMetrics) -> f64| Series::by_epoch(name, &column(r, f));
+    let curves = [
+        Curves {
+            title: "Loss",
+            y_label: "mean cross-entropy (nats)",
+            note: no_val,
+            series: vec![
+                by_epoch("train", |m| m.train_loss),
+                by_epoch("validation", |m| m.val_loss),
             ],
-        ),
-        (
-            epoch_chart("Accuracy", "accuracy (fraction correct)", no_val),
-            vec![
-                Series::by_epoch("train", &column(r, |m| m.train_accuracy)),
-                Series::by_epoch("validation", &column(r, |m| m.val_accuracy)),
+        },
+        Curves {
+            title: "Accuracy",
+            y_label: "accuracy (fraction correct)",
+            note: no_val,
+            series: vec![
+                by_epoch("train", |m| m.train_accuracy),
+                by_epoch("validation", |m| m.val_accuracy),
             ],
-        ),
-        (
-            epoch_chart("Test loss", "mean cross-entropy (nats)", None),
-            vec![Series::by_epoch("test", &column(r, |m| m.test_loss))],
-        ),
-        (
-            epoch_chart("Test accuracy", "accuracy (fraction correct)", None),
-            vec![Series::by_epoch("test", &column(r, |m| m.test_accuracy))],
-        ),
-        (
-            epoch_chart("Learning rate", "learning rate", None),
-            vec![Series::by_epoch("learning rate", &column(r, |m| m.lr))],
-        ),
+        },
+        Curves {
+            title: "Test loss",
+            y_label: "mean cross-entropy (nats)",
+            note: None,
+            series: vec![by_epoch("test", |m| m.test_loss)],
+        },
+        Curves {
+            title: "Test accuracy",
+            y_label: "accuracy (fraction correct)",
+            note: None,
+            series: vec![by_epoch("test", |m| m.test_accuracy)],
+        },
+        Curves {
+            title: "Learning rate",
+            y_label: "learning rate",
+            note: None,
+            series: vec![by_epoch("learning rate", |m| m.lr)],
+        },
     ];
-    for (((title, y_label, note), series), path) in single.iter().zip(paths) {
-        let title = format!("{title}, {what}");
+    for (c, path) in curves.iter().zip(paths) {
+        let title = format!("{}, {what}", c.title);
         plot::line_chart(
             path,
             &Chart {
                 title: &title,
                 x_label: "epoch",
-                y_label,
+                y_label: c.y_label,
                 x_integer: true,
-                note: *note,
+                note: c.note,
                 ..Chart::default()
             },
-            series,
+            &c.series,
         )?;
     }
-    if let Some(path) = paths.get(single.len()) {
+    if let Some(path) = paths.get(curves.len()) {
         write_gap_plot(r, &what, path)?;
     }
     Ok(())

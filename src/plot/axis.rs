@@ -124,7 +124,7 @@ pub fn log(values: impl Iterator<Item = f64>) -> Ticks {
     let half_steps: Vec<f64> = (2..20).map(|i| i as f64 * 0.5).collect();
     let major = [&[1.0][..], &[1.0, 2.0, 5.0], &all, &half_steps]
         .into_iter()
-        .map(|m| at(m))
+        .map(&at)
         .find(|t| t.len() >= MIN_TICKS)
         .unwrap_or_else(|| at(&half_steps));
     let minor = at(&all)
