@@ -32,14 +32,17 @@ pub fn image_grid(
 ) -> Result<(u32, u32)> {
     register_font();
     let font = (FAMILY, CAPTION_PX).into_font();
-    let caption_w = tiles
-        .iter()
-        .map(|t| font.box_size(&t.caption).map(|(w, _)| w).unwrap_or(0))
-        .max()
-        .unwrap_or(0);
+    let text_w = |t: &str| font.box_size(t).map(|(w, _)| w).unwrap_or(0);
     let image = 134u32;
+    let lines: Vec<Vec<String>> = tiles
+        .iter()
+        .map(|t| wrap(&t.caption, image + 16, &text_w))
+        .collect();
+    let caption_w = lines.iter().flatten().map(|l| text_w(l)).max().unwrap_or(0);
+    let line_h = CAPTION_PX + 4;
+    let caption_h = lines.iter().map(Vec::len).max().unwrap_or(1) as u32 * line_h;
     let cell_w = image.max(caption_w) + 24;
-    let cell_h = image + 8 + CAPTION_PX + 14;
+    let cell_h = image + 8 + caption_h + 12;
     let cols = (tiles.len() as f64).sqrt().ceil().max(1.0) as usize;
     let rows = tiles.len().div_ceil(cols).max(1);
     let title_h = 40u32;
@@ -80,11 +83,49 @@ pub fn image_grid(
                 .map_err(draw_err)?;
             }
             let ty = y0 + height as i32 * scale + 6;
-            root.draw_text(&t.caption, &font.color(&color), (x0, ty))
-                .map_err(draw_err)?;
+            for (i, line) in lines[k].iter().enumerate() {
+                let y = ty + (i as u32 * line_h) as i32;
+                root.draw_text(line, &font.color(&color), (x0, y))
+                    .map_err(draw_err)?;
+            }
         }
         root.present().map_err(draw_err)?;
     }
     save_png(path, &buf, w, h)?;
     Ok((w, h))
+}
+
+/// Breaks a caption at its ` · ` separators into lines no wider than `limit` pixels (a part
+/// wider than that gets a line of its own), so long class names do not widen every column.
+fn wrap(caption: &str, limit: u32, width: impl Fn(&str) -> u32) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for part in caption.split(" · ") {
+        match lines.last_mut() {
+            Some(line) if width(&format!("{line} · {part}")) <= limit => {
+                line.push_str(" · ");
+                line.push_str(part);
+            }
+            _ => lines.push(part.to_string()),
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn captions_wrap_at_separators_only_when_too_wide() {
+        let chars = |s: &str| s.chars().count() as u32;
+        assert_eq!(
+            wrap("pred 7 · true 7 · 98%", 30, chars),
+            ["pred 7 · true 7 · 98%"]
+        );
+        assert_eq!(
+            wrap("pred Ankle boot · true Sneaker · 42%", 24, chars),
+            ["pred Ankle boot", "true Sneaker · 42%"]
+        );
+        assert_eq!(wrap("a · b", 1, chars), ["a", "b"]);
+    }
 }
