@@ -1,7 +1,7 @@
 //! The command line: clap definitions of every subcommand and their dispatch. Each command is
 //! a thin layer over the library (`train`, `load_model`, `predict`, `gradcheck`...).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ferrograd::artifacts::newest_model;
 use ferrograd::build_info::BuildInfo;
@@ -475,6 +475,10 @@ fn report_data_source(dataset: DatasetName, data_dir: Option<&Path>) {
 /// `analyze` alone: performance, scaling and the Hessian (with trace and density) of the
 /// newest model, each with its defaults, as `python analysis.py` did.
 fn analyze_all() -> Result<()> {
+    // The Hessian needs a trained model: say so before minutes of timing, not after.
+    newest_model(Path::new("artifacts/models")).context(
+        "`analyze` ends with the Hessian of the newest model: train one first (ferrograd train)",
+    )?;
     let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
     let analyses = [
         vec!["ferrograd", "analyze", "performance"],

@@ -448,3 +448,21 @@ fn analyze_hessian_computes_only_what_is_asked() {
     assert!(plots.join("hessian_extremes_relu_digits.png").is_file());
     assert!(plots.join("hessian_density_relu_digits.png").is_file());
 }
+
+// Item 7: `analyze` alone.
+
+#[test]
+fn analyze_alone_runs_all_three_and_first_checks_there_is_a_model() {
+    let work = temp_dir("analyze-all");
+    for args in [&["analyze"][..], &["analyze", "all"]] {
+        let started = std::time::Instant::now();
+        let o = bin().args(args).current_dir(&work).output().unwrap();
+        let err = common::one_line_error(&o);
+        assert!(err.contains("train one first"), "{err}");
+        // Refused before any timing starts.
+        assert!(started.elapsed().as_secs() < 10);
+    }
+    let help = run(bin().args(["analyze", "--help"]));
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("all") && text.contains("hessian") && text.contains("scaling"));
+}
