@@ -41,6 +41,7 @@ pub enum Command {
     #[command(allow_negative_numbers = true)]
     Compare(TrainArgs),
     /// Scores a saved model on a test set and draws sample predictions.
+    #[command(allow_negative_numbers = true)]
     Predict(PredictArgs),
     /// Measures and analyses: speed, scaling, the Hessian (all three with defaults when no
     /// analysis is named).
@@ -50,6 +51,7 @@ pub enum Command {
         what: Option<AnalyzeCommand>,
     },
     /// Checks every op's first and second derivatives against central differences in f64.
+    #[command(allow_negative_numbers = true)]
     Gradcheck {
         /// Print one JSON array instead of a table.
         #[arg(long)]
@@ -284,9 +286,11 @@ pub struct PredictArgs {
 pub enum AnalyzeCommand {
     /// Epoch time of the training loop against the hand-written baseline, where the time goes,
     /// and the GEMM rate achieved.
+    #[command(allow_negative_numbers = true)]
     Performance(PerformanceArgs),
     /// Step time against batch size, hidden width, depth and threads; log-log plots with
     /// fitted exponents, and JSON.
+    #[command(allow_negative_numbers = true)]
     Scaling(ScalingArgs),
     /// The Hessian of the training loss: top eigenvalues (Lanczos), and on request the trace
     /// (Hutchinson) and eigenvalue density (stochastic Lanczos quadrature), from exact

@@ -151,11 +151,17 @@ fn negative_numbers_get_the_validators_message_on_one_line() {
         assert!(err.contains(expected), "{args:?}: {err}");
         assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
     }
-    let o = bin()
-        .args(["analyze", "hessian", "--tol", "-1"])
-        .output()
-        .unwrap();
-    assert!(usage_error(&o).contains("must be a positive number"));
+    for args in [
+        &["analyze", "hessian", "--tol", "-1"][..],
+        &["analyze", "hessian", "--top-k", "-2"],
+        &["predict", "--show-examples", "-3"],
+        &["analyze", "performance", "--epochs", "-1"],
+        &["analyze", "scaling", "--steps", "-1"],
+        &["gradcheck", "--seed", "-1"],
+    ] {
+        let err = usage_error(&bin().args(args).output().unwrap());
+        assert!(err.contains("invalid value"), "{args:?}: {err}");
+    }
 }
 
 #[test]
