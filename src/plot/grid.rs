@@ -36,7 +36,7 @@ pub fn image_grid(
     let image = 134u32;
     let lines: Vec<Vec<String>> = tiles
         .iter()
-        .map(|t| wrap(&t.caption, image + 16, &text_w))
+        .map(|t| wrap(&t.caption, image + 16, text_w))
         .collect();
     let caption_w = lines.iter().flatten().map(|l| text_w(l)).max().unwrap_or(0);
     let line_h = CAPTION_PX + 4;
