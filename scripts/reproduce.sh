@@ -11,6 +11,7 @@
 #                      README "Datasets". Fashion-MNIST is also found in /usr/share/datasets.
 #   SCAN_DATASETS, SCAN_LRS, SCAN_BATCHES, SCAN_WDS, SCAN_SEEDS: the grid of the defaults scan
 #                      (report.md §3), chosen on validation accuracy only.
+#   NO_BUILD=1         use the binaries a previous run built (target/release/ferrograd-*).
 #
 # Needs: libopenblas-dev, python3 (to read the JSON results), GNU time (/usr/bin/time).
 # Takes about 2–3 hours on the 2-core development machine; `scan` is most of it.
@@ -194,7 +195,7 @@ stage_copy() {
   cp -v "$OUT"/runs/results/scaling_*.json artifacts/report/ | tee -a "$OUT/summary.md"
 }
 
-build
+[ "${NO_BUILD:-}" = 1 ] || build
 for s in $STAGES; do
   "stage_$s"
 done
