@@ -50,6 +50,7 @@ stage_info() {
     echo "commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- . || echo ' (with uncommitted changes)')"
     echo "date:   $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "cpu:    $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
+    echo "cpu id: family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), model $(grep -m1 -E '^model\s' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(grep -m1 -o -w -E 'avx512f|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
     echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
     echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine makes timings noisy)"
   } | tee -a "$OUT/summary.md"
