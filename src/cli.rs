@@ -6,11 +6,13 @@ use clap::{Args, Parser, Subcommand};
 use ferrograd::artifacts::newest_model;
 use ferrograd::build_info::BuildInfo;
 use ferrograd::data::{self, DatasetName};
+use ferrograd::figures::GridOptions;
 use ferrograd::nn::{Activation, Init};
 use ferrograd::plot::{self, Chart, Series};
+use ferrograd::predict::PredictReport;
 use ferrograd::tensor::check;
 use ferrograd::train::{self, OptimizerKind, ScheduleKind, TrainConfig};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// ferrograd: a from-scratch autograd engine, and the trainer and analysis tools built on it.
@@ -33,18 +35,23 @@ fn version() -> &'static str {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Trains an MLP and writes its model, results, plots and sample predictions.
-    Train(TrainArgs),
+    #[command(allow_negative_numbers = true)]
+    Train(TrainCommand),
     /// Trains ReLU and Tanh with the same seed and data order, and compares them.
+    #[command(allow_negative_numbers = true)]
     Compare(TrainArgs),
     /// Scores a saved model on a test set and draws sample predictions.
+    #[command(allow_negative_numbers = true)]
     Predict(PredictArgs),
-    /// Measures and analyses: speed, scaling, the Hessian.
+    /// Measures and analyses: speed, scaling, the Hessian (all three with defaults when no
+    /// analysis is named).
     Analyze {
-        /// What to analyse.
+        /// What to analyse (default: all).
         #[command(subcommand)]
-        what: AnalyzeCommand,
+        what: Option<AnalyzeCommand>,
     },
     /// Checks every op's first and second derivatives against central differences in f64.
+    #[command(allow_negative_numbers = true)]
     Gradcheck {
         /// Print one JSON array instead of a table.
         #[arg(long)]
@@ -122,9 +129,6 @@ pub struct TrainArgs {
     /// Dataset (asked for on a terminal when missing).
     #[arg(long, value_enum)]
     pub dataset: Option<DatasetName>,
-    /// Nonlinearity between layers (`compare` trains relu and tanh).
-    #[arg(long, value_enum, default_value_t = Activation::Relu)]
-    pub activation: Activation,
     /// Passes over the training set.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub epochs: u32,
@@ -132,16 +136,16 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: u32,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 0.03, value_parser = positive_f64)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.03, value_parser = positive_f64)]
     pub lr: f64,
     /// SGD momentum in [0, 1).
-    #[arg(long, default_value_t = 0.9, value_parser = momentum)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.9, value_parser = momentum)]
     pub momentum: f64,
     /// Use Nesterov momentum.
     #[arg(long)]
     pub nesterov: bool,
     /// L2 weight decay.
-    #[arg(long, default_value_t = 5e-4, value_parser = non_negative_f64)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 5e-4, value_parser = non_negative_f64)]
     pub weight_decay: f64,
     /// Optimiser.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
@@ -153,16 +157,16 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub step_every: u32,
     /// Decay factor (step and exponential schedules).
-    #[arg(long, default_value_t = 0.5, value_parser = positive_f64)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.5, value_parser = positive_f64)]
     pub gamma: f64,
     /// Final learning rate (cosine schedule).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f64)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.0, value_parser = non_negative_f64)]
     pub min_lr: f64,
     /// Epochs of linear learning-rate warm-up.
     #[arg(long, default_value_t = 0)]
     pub warmup: u32,
     /// Clip the global gradient norm to this value.
-    #[arg(long, value_parser = positive_f64)]
+    #[arg(long, allow_hyphen_values = true, value_parser = positive_f64)]
     pub clip_grad_norm: Option<f64>,
     /// Hidden layer widths, comma-separated.
     #[arg(long, default_value = "128,128,128", value_parser = hidden_sizes)]
@@ -171,7 +175,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = Init::Xavier)]
     pub init: Init,
     /// Fraction of the training file held out for validation.
-    #[arg(long, default_value_t = 0.1, value_parser = fraction)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.1, value_parser = fraction)]
     pub val_fraction: f64,
     /// Seed of the initialisation, validation split and batch order.
     #[arg(long, default_value_t = 42)]
@@ -182,20 +186,51 @@ pub struct TrainArgs {
     /// Folder for the artifacts.
     #[arg(long, default_value = "artifacts")]
     pub out: PathBuf,
-    /// Test images drawn in the sample-predictions grid.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=400))]
-    pub examples: u32,
+    /// What the sample-predictions grid shows.
+    #[command(flatten)]
+    pub grid: GridArgs,
+}
+
+/// The settings of `train`: those `compare` shares, the activation and resuming.
+#[derive(Args, Debug, Clone)]
+pub struct TrainCommand {
+    /// The settings `compare` shares.
+    #[command(flatten)]
+    pub args: TrainArgs,
+    /// Nonlinearity between layers.
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    pub activation: Activation,
     /// Continue an interrupted run from <out>/checkpoints/ (same options required).
     #[arg(long)]
     pub resume: bool,
 }
 
+/// What the sample-predictions grid shows (`train`, `compare`, `predict`).
+#[derive(Args, Debug, Clone)]
+pub struct GridArgs {
+    /// Test images drawn in the sample-predictions grid.
+    #[arg(long, alias = "examples", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=400))]
+    pub show_examples: u32,
+    /// Draw only wrong predictions in the grid.
+    #[arg(long)]
+    pub mistakes: bool,
+}
+
+impl GridArgs {
+    fn options(&self) -> GridOptions {
+        GridOptions {
+            count: self.show_examples as usize,
+            mistakes_only: self.mistakes,
+        }
+    }
+}
+
 impl TrainArgs {
-    fn config(&self, dataset: DatasetName) -> TrainConfig {
+    fn config(&self, dataset: DatasetName, activation: Activation) -> TrainConfig {
         TrainConfig {
             dataset,
             data_dir: self.data_dir.clone(),
-            activation: self.activation,
+            activation,
             hidden: self.hidden.0.clone(),
             epochs: self.epochs as usize,
             batch_size: self.batch_size as usize,
@@ -225,12 +260,16 @@ pub struct PredictArgs {
     /// Model file (default: the newest in <out>/models/).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Test images drawn in the grid.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=400))]
-    pub show_examples: u32,
+    /// What the sample-predictions grid shows.
+    #[command(flatten)]
+    pub grid: GridArgs,
     /// Dataset to score on (default: the one the model was trained on).
     #[arg(long, value_enum)]
     pub dataset: Option<DatasetName>,
+    /// Score on a --dataset other than the model's own (same image size); the grid is then
+    /// named after both.
+    #[arg(long)]
+    pub allow_dataset_mismatch: bool,
     /// Folder holding the dataset's files.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -247,13 +286,19 @@ pub struct PredictArgs {
 pub enum AnalyzeCommand {
     /// Epoch time of the training loop against the hand-written baseline, where the time goes,
     /// and the GEMM rate achieved.
+    #[command(allow_negative_numbers = true)]
     Performance(PerformanceArgs),
     /// Step time against batch size, hidden width, depth and threads; log-log plots with
     /// fitted exponents, and JSON.
+    #[command(allow_negative_numbers = true)]
     Scaling(ScalingArgs),
-    /// The Hessian of the training loss: top eigenvalues (Lanczos), trace (Hutchinson) and
-    /// eigenvalue density (stochastic Lanczos quadrature), from exact Hessian-vector products.
+    /// The Hessian of the training loss: top eigenvalues (Lanczos), and on request the trace
+    /// (Hutchinson) and eigenvalue density (stochastic Lanczos quadrature), from exact
+    /// Hessian-vector products.
+    #[command(allow_negative_numbers = true)]
     Hessian(HessianArgs),
+    /// All three with their defaults (the Hessian of the newest model, with trace and density).
+    All,
 }
 
 /// The settings of `analyze hessian`.
@@ -278,11 +323,23 @@ pub struct HessianArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub iters: u32,
     /// Converged when ‖Hv − λv‖ ≤ tol·|λ|.
-    #[arg(long, default_value_t = 1e-3, value_parser = positive_f64)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1e-3, value_parser = positive_f64)]
     pub tol: f64,
     /// Also report the k smallest (most negative) eigenvalues.
     #[arg(long)]
     pub smallest: bool,
+    /// Also estimate the trace (Hutchinson, --probes products).
+    #[arg(long)]
+    pub trace: bool,
+    /// Also estimate the eigenvalue density (SLQ, --slq-runs × --slq-steps products).
+    #[arg(long)]
+    pub density: bool,
+    /// Also time one gradient and one Hessian-vector product from scratch (their ratio).
+    #[arg(long)]
+    pub cost: bool,
+    /// The smallest eigenvalues, the trace, the density and the cost as well.
+    #[arg(long)]
+    pub all: bool,
     /// Rademacher probes for Hutchinson's trace.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(2..=100_000))]
     pub probes: u32,
@@ -349,17 +406,21 @@ pub fn run(cli: Cli) -> Result<()> {
         ferrograd::threads::set_threads(t as usize).map_err(anyhow::Error::msg)?;
     }
     match cli.command {
-        Command::Train(args) => {
+        Command::Train(t) => {
+            let args = &t.args;
             let dataset = choose_dataset(args.dataset, args.data_dir.as_deref())?;
-            train::train_and_save(&args.config(dataset), args.examples as usize, args.resume)?;
+            report_data_source(dataset, args.data_dir.as_deref());
+            let config = args.config(dataset, t.activation);
+            train::train_and_save(&config, args.grid.options(), t.resume)?;
             Ok(())
         }
         Command::Compare(args) => compare(&args),
         Command::Predict(args) => predict(&args),
-        Command::Analyze { what } => match what {
+        Command::Analyze { what } => match what.unwrap_or(AnalyzeCommand::All) {
             AnalyzeCommand::Performance(a) => performance(&a),
             AnalyzeCommand::Scaling(a) => scaling(&a),
             AnalyzeCommand::Hessian(a) => hessian(&a),
+            AnalyzeCommand::All => analyze_all(),
         },
         Command::Gradcheck { json, seed } => gradcheck(json, seed),
         Command::Info { json } => {
@@ -387,54 +448,75 @@ fn choose_dataset(given: Option<DatasetName>, data_dir: Option<&Path>) -> Result
     if let Some(d) = given {
         return Ok(d);
     }
-    let names: Vec<&str> = DatasetName::ALL.iter().map(|d| d.as_str()).collect();
     if !std::io::stdin().is_terminal() {
+        let names: Vec<&str> = DatasetName::ALL.iter().map(|d| d.as_str()).collect();
         bail!(
             "no --dataset given and no terminal to ask on: choose one of {}",
             names.join(", ")
         );
     }
-    eprintln!("Which dataset?");
-    for (i, d) in DatasetName::ALL.iter().enumerate() {
-        let status = if *d == DatasetName::Digits {
+    ferrograd::prompt::ask_dataset(&mut std::io::stdin().lock(), &mut std::io::stderr(), |d| {
+        if d == DatasetName::Digits {
             "embedded".to_string()
-        } else if data::available_locally(*d, data_dir) {
+        } else if data::available_locally(d, data_dir) {
             "found locally".to_string()
         } else {
             "not found locally: will try to download".to_string()
-        };
-        eprintln!("  {}) {:<8} ({status})", i + 1, d.as_str());
-    }
-    eprint!("number or name [4]: ");
-    std::io::stderr().flush().ok();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let answer = line.trim();
-    if answer.is_empty() {
-        return Ok(DatasetName::Digits);
-    }
-    if let Ok(i) = answer.parse::<usize>() {
-        if (1..=DatasetName::ALL.len()).contains(&i) {
-            return Ok(DatasetName::ALL[i - 1]);
         }
-    }
-    DatasetName::parse(answer).with_context(|| {
-        format!(
-            "{answer:?} is not a dataset: choose one of {}",
-            names.join(", ")
-        )
     })
+}
+
+/// Says on standard error where a dataset's files will be read from, so that a user can tell
+/// which copy a result came from.
+fn report_data_source(dataset: DatasetName, data_dir: Option<&Path>) {
+    // The digits are embedded; data not found locally is downloaded, and the download says
+    // where to.
+    if let Some(dir) = data::locate(dataset, data_dir) {
+        eprintln!("data: {dataset} from {}", dir.display());
+    }
+}
+
+/// `analyze` alone: performance, scaling and the Hessian (with trace and density) of the
+/// newest model, each with its defaults, as `python analysis.py` did.
+fn analyze_all() -> Result<()> {
+    // The Hessian needs a trained model: say so before minutes of timing, not after.
+    newest_model(Path::new("artifacts/models")).context(
+        "`analyze` ends with the Hessian of the newest model: train one first (ferrograd train)",
+    )?;
+    let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+    let analyses = [
+        vec!["ferrograd", "analyze", "performance"],
+        vec!["ferrograd", "analyze", "scaling"],
+        vec!["ferrograd", "analyze", "hessian", "--all"],
+    ];
+    for args in analyses {
+        println!("══ {} ══", args[1..].join(" "));
+        match parse(&args)?.command {
+            Command::Analyze {
+                what: Some(AnalyzeCommand::Performance(a)),
+            } => performance(&a)?,
+            Command::Analyze {
+                what: Some(AnalyzeCommand::Scaling(a)),
+            } => scaling(&a)?,
+            Command::Analyze {
+                what: Some(AnalyzeCommand::Hessian(a)),
+            } => hessian(&a)?,
+            _ => unreachable!("the list above names three analyses"),
+        }
+        println!();
+    }
+    println!("everything went under artifacts/ (plots/, results/)");
+    Ok(())
 }
 
 fn compare(args: &TrainArgs) -> Result<()> {
     let dataset = choose_dataset(args.dataset, args.data_dir.as_deref())?;
+    report_data_source(dataset, args.data_dir.as_deref());
     let mut runs = Vec::new();
     for activation in [Activation::Relu, Activation::Tanh] {
         println!("── {activation} ──");
-        let mut a = args.clone();
-        a.activation = activation;
-        let (report, _) =
-            train::train_and_save(&a.config(dataset), args.examples as usize, args.resume)?;
+        let config = args.config(dataset, activation);
+        let (report, _) = train::train_and_save(&config, args.grid.options(), false)?;
         runs.push(report.results);
     }
     type Metric = fn(&train::EpochMetrics) -> f64;
@@ -465,8 +547,10 @@ fn compare(args: &TrainArgs) -> Result<()> {
                 title: &format!("ReLU vs Tanh on {dataset}: {label}"),
                 x_label: "epoch",
                 y_label: label,
-                x_log: false,
-                y_log: false,
+                x_integer: true,
+                note: (key.starts_with("val") && args.val_fraction == 0.0)
+                    .then_some(ferrograd::figures::NO_VALIDATION),
+                ..Chart::default()
             },
             &series,
         )?;
@@ -502,16 +586,21 @@ fn predict(args: &PredictArgs) -> Result<()> {
         None => newest_model(&args.out.join("models"))?,
     };
     let loaded = ferrograd::load_model(&path)?;
-    let dataset = match args.dataset {
-        Some(d) => d,
-        None => DatasetName::parse(&loaded.file.dataset).with_context(|| {
-            format!(
-                "{}: unknown dataset {:?}; pass --dataset",
-                path.display(),
-                loaded.file.dataset
-            )
-        })?,
+    let own = DatasetName::parse(&loaded.file.dataset);
+    let dataset = match (args.dataset, own) {
+        (Some(d), Some(o)) if d != o && !args.allow_dataset_mismatch => bail!(
+            "{}: the model was trained on {o}, not {d}; its outputs are {o} classes, so scoring them against {d} labels means nothing (pass --allow-dataset-mismatch to do it anyway)",
+            path.display()
+        ),
+        (Some(d), _) => d,
+        (None, Some(o)) => o,
+        (None, None) => bail!(
+            "{}: unknown dataset {:?}; pass --dataset",
+            path.display(),
+            loaded.file.dataset
+        ),
     };
+    report_data_source(dataset, args.data_dir.as_deref());
     let (_, test) = ferrograd::load_dataset(dataset, args.data_dir.as_deref())?;
     if test.dim() != loaded.file.architecture[0] {
         bail!(
@@ -522,48 +611,36 @@ fn predict(args: &PredictArgs) -> Result<()> {
         );
     }
     let prediction = ferrograd::predict(&loaded.mlp, &test.features);
-    let classes = test.classes.len();
-    let scores = ferrograd::predict::score(&prediction.labels, &test.labels, classes);
-    let tag = format!("{}_{}", loaded.file.activation, dataset);
+    let scores = ferrograd::predict::score(&prediction.labels, &test.labels, test.classes.len());
+    // A model scored on another dataset gets its own grid: the model's own stays.
+    let tag = match own {
+        Some(o) if o == dataset => format!("{}_{dataset}", loaded.file.activation),
+        _ => format!(
+            "{}_{}_on_{dataset}",
+            loaded.file.activation, loaded.file.dataset
+        ),
+    };
     let grid = args
         .out
         .join("predicted_images")
         .join(format!("sample_predictions_{tag}.png"));
-    train::write_prediction_grid(&loaded.mlp, &test, args.show_examples as usize, &grid, &tag)?;
+    let grid_options = args.grid.options();
+    ferrograd::figures::write_prediction_grid(&loaded.mlp, &test, grid_options, &grid, &tag)?;
+    let report = PredictReport {
+        model: path.display().to_string(),
+        model_dataset: loaded.file.dataset.clone(),
+        activation: loaded.file.activation.clone(),
+        dataset: dataset.to_string(),
+        images: test.len(),
+        classes: test.classes.clone(),
+        scores,
+        grid: grid.display().to_string(),
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&scores)?);
-        return Ok(());
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
     }
-    println!(
-        "model {} ({} on {})",
-        path.display(),
-        loaded.file.activation,
-        loaded.file.dataset
-    );
-    println!(
-        "test accuracy {:.2}% ({} of {} images)",
-        100.0 * scores.accuracy,
-        (scores.accuracy * test.len() as f64).round(),
-        test.len()
-    );
-    println!("\nper-class accuracy");
-    for (c, acc) in scores.per_class_accuracy.iter().enumerate() {
-        println!("  {:>2} {:<12} {:6.2}%", c, test.classes[c], 100.0 * acc);
-    }
-    println!("\nconfusion matrix (rows: true class, columns: predicted)");
-    print!("      ");
-    for c in 0..classes {
-        print!("{c:>6}");
-    }
-    println!();
-    for (t, row) in scores.confusion.iter().enumerate() {
-        print!("  {t:>2}  ");
-        for n in row {
-            print!("{n:>6}");
-        }
-        println!();
-    }
-    println!("\nsample predictions {}", grid.display());
     Ok(())
 }
 
@@ -727,6 +804,14 @@ fn hessian(a: &HessianArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => newest_model(&a.out.join("models"))?,
     };
+    if let Some(d) = a.dataset {
+        report_data_source(d, a.data_dir.as_deref());
+    } else if let Some(d) = ferrograd::artifacts::ModelFile::load(&model)
+        .ok()
+        .and_then(|f| DatasetName::parse(&f.dataset))
+    {
+        report_data_source(d, a.data_dir.as_deref());
+    }
     let (r, plots, json) = analyze(&HessianOptions {
         model,
         dataset: a.dataset,
@@ -735,7 +820,10 @@ fn hessian(a: &HessianArgs) -> Result<()> {
         top_k: a.top_k as usize,
         iters: a.iters as usize,
         tol: a.tol,
-        smallest: a.smallest,
+        smallest: a.smallest || a.all,
+        trace: a.trace || a.all,
+        density: a.density || a.all,
+        cost: a.cost || a.all,
         probes: a.probes as usize,
         slq_runs: a.slq_runs as usize,
         slq_steps: a.slq_steps as usize,
@@ -746,45 +834,7 @@ fn hessian(a: &HessianArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    println!(
-        "Hessian of the mean loss over the first {} {} training images, {} parameters ({} model)",
-        r.samples, r.dataset, r.parameters, r.activation
-    );
-    println!("loss {:.6}, gradient norm {:.3e}", r.loss, r.gradient_norm);
-    println!(
-        "\nLanczos: {} steps, {}",
-        r.lanczos.iterations,
-        if r.lanczos.converged {
-            "converged"
-        } else {
-            "NOT converged (raise --iters)"
-        }
-    );
-    println!("  rank      largest λ   residual ‖Hv−λv‖");
-    for (i, e) in r.lanczos.largest.iter().enumerate() {
-        println!("  {:>4} {:>14.6e} {:>18.3e}", i + 1, e.value, e.residual);
-    }
-    if !r.lanczos.smallest.is_empty() {
-        println!("  rank     smallest λ   residual ‖Hv−λv‖");
-        for (i, e) in r.lanczos.smallest.iter().enumerate() {
-            println!("  {:>4} {:>14.6e} {:>18.3e}", i + 1, e.value, e.residual);
-        }
-    }
-    println!(
-        "\ntrace (Hutchinson, {} probes): {:.6e} ± {:.2e} (standard error)",
-        r.trace.probes, r.trace.trace, r.trace.standard_error
-    );
-    let t = &r.timings;
-    println!(
-        "\ntime: setup {:.1}s, Lanczos {:.1}s, trace {:.1}s, density {:.1}s, total {:.1}s ({:.3}s per Hessian-vector product)",
-        t.setup, t.lanczos, t.hutchinson, t.density, t.total, t.per_hvp
-    );
-    println!(
-        "one gradient {:.4}s, one Hessian-vector product from scratch {:.4}s: {:.2}x",
-        t.gradient,
-        t.hvp_from_scratch,
-        t.hvp_from_scratch / t.gradient
-    );
+    println!("{r}");
     for p in plots {
         println!("plot    {}", p.display());
     }

@@ -51,10 +51,13 @@ pub mod prelude {
 pub mod analysis;
 pub mod artifacts;
 pub mod data;
+pub mod figures;
 pub mod nn;
 pub mod optim;
 pub mod plot;
 pub mod predict;
 pub mod profile;
+pub mod progress;
+pub mod prompt;
 pub mod threads;
 pub mod train;

@@ -78,3 +78,65 @@ pub fn score(predicted: &[usize], truth: &[usize], classes: usize) -> Scores {
         confusion,
     }
 }
+
+/// What `predict` reports (as JSON with `--json`, as tables through `Display`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PredictReport {
+    /// The model file scored.
+    pub model: String,
+    /// The dataset the model was trained on.
+    pub model_dataset: String,
+    /// The model's activation.
+    pub activation: String,
+    /// The dataset whose test set was scored.
+    pub dataset: String,
+    /// Test images scored.
+    pub images: usize,
+    /// Class names, in label order (the rows and columns of the confusion matrix).
+    pub classes: Vec<String>,
+    /// Accuracy, per-class accuracy and confusion matrix.
+    #[serde(flatten)]
+    pub scores: Scores,
+    /// The sample-predictions PNG written.
+    pub grid: String,
+}
+
+impl std::fmt::Display for PredictReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.scores;
+        writeln!(
+            f,
+            "model {} ({} on {})",
+            self.model, self.activation, self.model_dataset
+        )?;
+        writeln!(
+            f,
+            "test accuracy on {} {:.2}% ({} of {} images)",
+            self.dataset,
+            100.0 * s.accuracy,
+            (s.accuracy * self.images as f64).round(),
+            self.images
+        )?;
+        writeln!(f, "\nper-class accuracy")?;
+        for (c, acc) in s.per_class_accuracy.iter().enumerate() {
+            writeln!(f, "  {:>2} {:<12} {:6.2}%", c, self.classes[c], 100.0 * acc)?;
+        }
+        writeln!(
+            f,
+            "\nconfusion matrix (rows: true class, columns: predicted)"
+        )?;
+        write!(f, "      ")?;
+        for c in 0..self.classes.len() {
+            write!(f, "{c:>6}")?;
+        }
+        writeln!(f)?;
+        for (t, row) in s.confusion.iter().enumerate() {
+            write!(f, "  {t:>2}  ")?;
+            for n in row {
+                write!(f, "{n:>6}")?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(f, "\nsample predictions {}", self.grid)
+    }
+}

@@ -8,7 +8,6 @@ use crate::nn::{Activation, Init, Mlp, Module};
 use crate::optim::{
     backward_and_step, clip_grad_norm, Adam, LrSchedule, Optimizer, OptimizerState, Schedule, Sgd,
 };
-use crate::plot::{self, Chart, Series, Tile};
 use crate::{no_grad, Tensor};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -205,11 +204,18 @@ pub struct FinalMetrics {
     pub test_accuracy: f64,
     /// Seconds spent in the training loops, all epochs.
     pub train_seconds: f64,
+    /// Test accuracy of the final model within each true class (class order of the dataset).
+    pub per_class_accuracy: Vec<f64>,
 }
 
 /// The results file: configuration, per-epoch metrics, final metrics, build.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Results {
+    /// When the run finished, RFC 3339 in UTC.
+    pub timestamp: String,
+    /// The epoch (1-based) of the highest validation accuracy, the first if tied; `null`
+    /// without a validation set.
+    pub best_epoch: Option<usize>,
     /// Every setting of the run.
     pub config: TrainConfig,
     /// Trainable parameters.
@@ -624,7 +630,15 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
         }
     }
     let (test_loss, test_accuracy) = evaluate(&model, &splits.test);
+    let per_class_accuracy = crate::predict::score(
+        &predict_features(&model, &splits.test.features).0,
+        &splits.test.labels,
+        classes,
+    )
+    .per_class_accuracy;
     let results = Results {
+        timestamp: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        best_epoch: best_epoch(&epochs),
         config: config.clone(),
         parameters: model.parameter_count(),
         sizes: SetSizes {
@@ -637,6 +651,7 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
             test_loss,
             test_accuracy,
             train_seconds: total_seconds,
+            per_class_accuracy,
         },
         build: BuildInfo::current(),
     };
@@ -645,6 +660,19 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
         results,
         splits,
     })
+}
+
+/// The epoch (1-based) of the highest validation accuracy, the first if tied; `None` when no
+/// epoch has one (no validation set).
+pub fn best_epoch(epochs: &[EpochMetrics]) -> Option<usize> {
+    epochs
+        .iter()
+        .filter(|m| m.val_accuracy.is_finite())
+        .fold(None, |best: Option<&EpochMetrics>, m| match best {
+            Some(b) if b.val_accuracy >= m.val_accuracy => Some(b),
+            _ => Some(m),
+        })
+        .map(|m| m.epoch)
 }
 
 /// Loads the data and trains (see [`train_on`]); writes nothing.
@@ -701,7 +729,11 @@ pub const PLOTS: [&str; 6] = [
 ];
 
 /// Writes the model, results and plots of a finished run.
-pub fn save_artifacts(report: &TrainReport, out: &Path, examples: usize) -> Result<ArtifactPaths> {
+pub fn save_artifacts(
+    report: &TrainReport,
+    out: &Path,
+    grid: crate::figures::GridOptions,
+) -> Result<ArtifactPaths> {
     let config = &report.results.config;
     let tag = config.tag();
     let paths = ArtifactPaths::new(out, &tag);
@@ -716,108 +748,15 @@ pub fn save_artifacts(report: &TrainReport, out: &Path, examples: usize) -> Resu
     model_file.save(&paths.model)?;
     let json = serde_json::to_vec_pretty(&report.results).context("cannot encode results")?;
     write_atomic(&paths.results, &json)?;
-    write_plots(&report.results, &paths)?;
-    write_prediction_grid(
+    crate::figures::write_run_plots(&report.results, &paths.plots)?;
+    crate::figures::write_prediction_grid(
         &report.model,
         &report.splits.test,
-        examples,
+        grid,
         &paths.predictions,
         &tag,
     )?;
     Ok(paths)
-}
-
-fn column(results: &Results, f: impl Fn(&EpochMetrics) -> f64) -> Vec<f64> {
-    results.epochs.iter().map(f).collect()
-}
-
-fn write_plots(r: &Results, paths: &ArtifactPaths) -> Result<()> {
-    let what = format!("{} on {}", r.config.activation, r.config.dataset);
-    let chart = |title: String, y: &'static str| (title, y);
-    let plots: [((String, &str), Vec<Series>); 6] = [
-        (
-            chart(format!("Loss, {what}"), "mean cross-entropy"),
-            vec![
-                Series::by_epoch("train", &column(r, |m| m.train_loss)),
-                Series::by_epoch("validation", &column(r, |m| m.val_loss)),
-            ],
-        ),
-        (
-            chart(format!("Accuracy, {what}"), "accuracy"),
-            vec![
-                Series::by_epoch("train", &column(r, |m| m.train_accuracy)),
-                Series::by_epoch("validation", &column(r, |m| m.val_accuracy)),
-            ],
-        ),
-        (
-            chart(format!("Test loss, {what}"), "mean cross-entropy"),
-            vec![Series::by_epoch("test", &column(r, |m| m.test_loss))],
-        ),
-        (
-            chart(format!("Test accuracy, {what}"), "accuracy"),
-            vec![Series::by_epoch("test", &column(r, |m| m.test_accuracy))],
-        ),
-        (
-            chart(format!("Learning rate, {what}"), "learning rate"),
-            vec![Series::by_epoch("learning rate", &column(r, |m| m.lr))],
-        ),
-        (
-            chart(format!("Overfitting gap, {what}"), "gap"),
-            vec![
-                Series::by_epoch(
-                    "train − validation accuracy",
-                    &column(r, |m| m.train_accuracy - m.val_accuracy),
-                ),
-                Series::by_epoch(
-                    "validation − train loss",
-                    &column(r, |m| m.val_loss - m.train_loss),
-                ),
-            ],
-        ),
-    ];
-    for (((title, y), series), path) in plots.iter().zip(&paths.plots) {
-        plot::line_chart(
-            path,
-            &Chart {
-                title,
-                x_label: "epoch",
-                y_label: y,
-                x_log: false,
-                y_log: false,
-            },
-            series,
-        )?;
-    }
-    Ok(())
-}
-
-/// Draws `n` test images with predicted and true labels (wrong ones in red).
-pub fn write_prediction_grid(
-    model: &Mlp<f32>,
-    test: &Dataset,
-    n: usize,
-    path: &Path,
-    tag: &str,
-) -> Result<(u32, u32)> {
-    let n = n.min(test.len()).max(1);
-    let head = test.head(n);
-    let (predicted, _) = predict_features(model, &head.features);
-    let tiles: Vec<Tile> = (0..head.len())
-        .map(|i| Tile {
-            pixels: head.features.row(i).to_slice().unwrap_or(&[]),
-            caption: head.classes[predicted[i]].clone(),
-            detail: format!("true: {}", head.classes[head.labels[i]]),
-            highlight: predicted[i] != head.labels[i],
-        })
-        .collect();
-    let wrong = tiles.iter().filter(|t| t.highlight).count();
-    plot::image_grid(
-        path,
-        &format!("Predictions, {tag}: {wrong} of {} wrong (red)", tiles.len()),
-        &tiles,
-        head.height,
-        head.width,
-    )
 }
 
 /// Predicted labels and class probabilities (softmax) for each row of `x`.
@@ -836,7 +775,7 @@ pub fn predict_features(model: &Mlp<f32>, x: &Array2<f32>) -> (Vec<usize>, Array
 /// `resume`, continues from that checkpoint. Prints progress and the parameter count.
 pub fn train_and_save(
     config: &TrainConfig,
-    examples: usize,
+    grid: crate::figures::GridOptions,
     resume: bool,
 ) -> Result<(TrainReport, ArtifactPaths)> {
     config.validate()?;
@@ -880,7 +819,7 @@ pub fn train_and_save(
             resume,
         },
     )?;
-    let paths = save_artifacts(&report, &config.out_dir, examples)?;
+    let paths = save_artifacts(&report, &config.out_dir, grid)?;
     let f = &report.results.final_metrics;
     println!(
         "final test accuracy {:.2}% (loss {:.4}) after {:.1}s of training",

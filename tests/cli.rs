@@ -45,7 +45,6 @@ fn train_on_digits_writes_every_artifact_and_predict_reproduces_its_accuracy() {
         "test_loss",
         "test_accuracy",
         "lr_schedule",
-        "overfitting_gap",
     ] {
         assert_eq!(
             png_size(&out.join(format!("plots/{p}_{tag}.png"))),
@@ -53,6 +52,11 @@ fn train_on_digits_writes_every_artifact_and_predict_reproduces_its_accuracy() {
             "{p}"
         );
     }
+    // Accuracy and loss gaps in two panels, each with its own axis and unit.
+    assert_eq!(
+        png_size(&out.join(format!("plots/overfitting_gap_{tag}.png"))),
+        (900, 600 + 450)
+    );
     let grid = png_size(&out.join(format!("predicted_images/sample_predictions_{tag}.png")));
     assert!(grid.0 >= 400 && grid.1 >= 400, "{grid:?}");
 

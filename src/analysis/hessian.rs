@@ -11,10 +11,8 @@ use crate::plot::{self, Chart, Series};
 use crate::tensor::functional::hvp_from_grads;
 use crate::{enable_grad, grad, Tensor};
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array2, ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -132,6 +130,12 @@ pub struct HessianOptions {
     pub tol: f64,
     /// Also report the k smallest eigenvalues.
     pub smallest: bool,
+    /// Estimate the trace (Hutchinson, `probes` products).
+    pub trace: bool,
+    /// Estimate the eigenvalue density (SLQ, `slq_runs × slq_steps` products).
+    pub density: bool,
+    /// Time one gradient and one Hessian-vector product from scratch (7 of each).
+    pub cost: bool,
     /// Hutchinson probes.
     pub probes: usize,
     /// SLQ runs.
@@ -159,11 +163,12 @@ pub struct HessianTimings {
     pub total: f64,
     /// Mean seconds per Hessian-vector product on the reused gradient graph.
     pub per_hvp: f64,
-    /// Median seconds of one gradient (forward and backward, no graph) on the same samples.
-    pub gradient: f64,
+    /// Median seconds of one gradient (forward and backward, no graph) on the same samples
+    /// (`null` unless asked for: it costs several seconds).
+    pub gradient: Option<f64>,
     /// Median seconds of one Hessian-vector product from scratch (forward, backward with
-    /// graph, double backward) on the same samples.
-    pub hvp_from_scratch: f64,
+    /// graph, double backward) on the same samples (`null` unless asked for).
+    pub hvp_from_scratch: Option<f64>,
 }
 
 /// Median seconds of `f` over `reps` runs.
@@ -224,31 +229,18 @@ pub struct HessianReport {
     pub tol: f64,
     /// Extreme eigenvalues with residuals.
     pub lanczos: LanczosResult,
-    /// Hutchinson's trace.
-    pub trace: TraceEstimate,
-    /// SLQ density.
-    pub density: Density,
+    /// Hutchinson's trace (`null` unless asked for).
+    pub trace: Option<TraceEstimate>,
+    /// SLQ density (`null` unless asked for).
+    pub density: Option<Density>,
     /// Seconds per stage.
     pub timings: HessianTimings,
     /// The build.
     pub build: BuildInfo,
 }
 
-fn bar(total: usize) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(total as u64);
-    b.set_style(
-        ProgressStyle::with_template(
-            "{msg:<24} {bar:30} {pos}/{len} Hessian-vector products  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    b
-}
-
-/// Runs everything and writes the results and plots.
+/// Runs what `opts` asks for (the extreme eigenvalues always; the trace and the density on
+/// request) and writes the results and plots.
 pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, PathBuf)> {
     let start = Instant::now();
     let file = ModelFile::load(&opts.model)?;
@@ -279,7 +271,17 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
     let gradient_norm = op.gradient().iter().map(|g| g * g).sum::<f64>().sqrt();
     let setup = start.elapsed().as_secs_f64();
 
-    let progress = bar(opts.iters + opts.probes + opts.slq_runs * opts.slq_steps);
+    let products = opts.iters
+        + if opts.trace { opts.probes } else { 0 }
+        + if opts.density {
+            opts.slq_runs * opts.slq_steps
+        } else {
+            0
+        };
+    let progress = crate::progress::bar(
+        products,
+        "{msg:<24} {bar:30} {pos}/{len} Hessian-vector products  eta {eta}",
+    );
     let mut hvps = 0usize;
     let mut apply = |v: &[f64]| {
         hvps += 1;
@@ -300,22 +302,31 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
     let lanczos_s = t.elapsed().as_secs_f64();
     progress.set_message("Hutchinson trace");
     let t = Instant::now();
-    let trace = lanczos::hutchinson(&mut apply, n, opts.probes, opts.seed + 1);
+    let trace = opts
+        .trace
+        .then(|| lanczos::hutchinson(&mut apply, n, opts.probes, opts.seed + 1));
     let hutchinson_s = t.elapsed().as_secs_f64();
     progress.set_message("SLQ density");
     let t = Instant::now();
-    let density = lanczos::slq_density(
-        &mut apply,
-        n,
-        opts.slq_runs,
-        opts.slq_steps,
-        0.01,
-        400,
-        opts.seed + 2,
-    );
+    let density = opts.density.then(|| {
+        lanczos::slq_density(
+            &mut apply,
+            n,
+            opts.slq_runs,
+            opts.slq_steps,
+            0.01,
+            400,
+            opts.seed + 2,
+        )
+    });
     let density_s = t.elapsed().as_secs_f64();
     progress.finish_and_clear();
-    let (gradient_s, hvp_s) = gradient_and_hvp_seconds(&model, &x, &sample.labels, 7);
+    let (gradient_s, hvp_s) = if opts.cost {
+        let (g, h) = gradient_and_hvp_seconds(&model, &x, &sample.labels, 7);
+        (Some(g), Some(h))
+    } else {
+        (None, None)
+    };
     let total = start.elapsed().as_secs_f64();
 
     let report = HessianReport {
@@ -351,48 +362,66 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
     Ok((report, plots, json))
 }
 
-fn write_plots(r: &HessianReport, dir: &Path, tag: &str) -> Result<Vec<PathBuf>> {
-    let top = dir.join(format!("hessian_top_k_{tag}.png"));
-    let mut series = vec![Series {
-        name: "largest λᵢ".into(),
-        points: r
-            .lanczos
-            .largest
+fn eigen_series(name: &str, values: &[lanczos::RitzValue]) -> Series {
+    Series {
+        name: name.into(),
+        points: values
             .iter()
             .enumerate()
             .map(|(i, e)| ((i + 1) as f64, e.value))
             .collect(),
-    }];
-    if !r.lanczos.smallest.is_empty() {
-        series.push(Series {
-            name: "smallest λᵢ".into(),
-            points: r
-                .lanczos
-                .smallest
-                .iter()
-                .enumerate()
-                .map(|(i, e)| ((i + 1) as f64, e.value))
-                .collect(),
-        });
     }
-    plot::line_chart(
-        &top,
-        &Chart {
-            title: &format!(
-                "Hessian eigenvalues by Lanczos, {} on {} ({} images)",
-                r.activation, r.dataset, r.samples
-            ),
-            x_label: "rank i",
-            y_label: "eigenvalue λᵢ",
-            x_log: false,
-            y_log: false,
-        },
-        &series,
-    )?;
-    let dens = dir.join(format!("hessian_density_{tag}.png"));
+}
+
+/// `hessian_top_k_<tag>.png` (the largest eigenvalues), or with `--smallest`
+/// `hessian_extremes_<tag>.png` (both ends, each on its own axis so that small negative values
+/// are not squashed against large positive ones); `hessian_density_<tag>.png` when computed.
+fn write_plots(r: &HessianReport, dir: &Path, tag: &str) -> Result<Vec<PathBuf>> {
+    let what = format!("{} on {} ({} images)", r.activation, r.dataset, r.samples);
+    let largest_title = format!("Largest Hessian eigenvalues by Lanczos, {what}");
+    let chart = |title, y_label| Chart {
+        title,
+        x_label: "rank i",
+        y_label,
+        x_integer: true,
+        ..Chart::default()
+    };
+    let largest = (
+        chart(&largest_title, "eigenvalue λᵢ"),
+        vec![eigen_series("largest λᵢ", &r.lanczos.largest)],
+    );
+    let mut paths = Vec::new();
+    if r.lanczos.smallest.is_empty() {
+        let top = dir.join(format!("hessian_top_k_{tag}.png"));
+        plot::panels(&top, &[largest])?;
+        paths.push(top);
+    } else {
+        let smallest_title = format!("Smallest Hessian eigenvalues by Lanczos, {what}");
+        let both = dir.join(format!("hessian_extremes_{tag}.png"));
+        plot::panels(
+            &both,
+            &[
+                largest,
+                (
+                    chart(&smallest_title, "eigenvalue λᵢ (negative: concave)"),
+                    vec![eigen_series("smallest λᵢ", &r.lanczos.smallest)],
+                ),
+            ],
+        )?;
+        paths.push(both);
+    }
+    if let Some(density) = &r.density {
+        let path = dir.join(format!("hessian_density_{tag}.png"));
+        write_density_plot(r, density, &path)?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+fn write_density_plot(r: &HessianReport, density: &Density, path: &Path) -> Result<()> {
     let floor = 1e-8;
     plot::line_chart(
-        &dens,
+        path,
         &Chart {
             title: &format!(
                 "Hessian eigenvalue density (SLQ), {} on {}",
@@ -400,22 +429,22 @@ fn write_plots(r: &HessianReport, dir: &Path, tag: &str) -> Result<Vec<PathBuf>>
             ),
             x_label: "eigenvalue",
             y_label: "density (log scale)",
-            x_log: false,
             y_log: true,
+            ..Chart::default()
         },
         &[Series {
             name: format!(
-                "{} runs × {} steps, σ = {:.2e}",
-                r.density.runs, r.density.steps, r.density.sigma
+                "{} runs × {} steps, σ = {}",
+                density.runs,
+                density.steps,
+                plot::readable(density.sigma)
             ),
-            points: r
-                .density
+            points: density
                 .grid
                 .iter()
-                .zip(&r.density.density)
+                .zip(&density.density)
                 .map(|(&x, &d)| (x, d.max(floor)))
                 .collect(),
         }],
-    )?;
-    Ok(vec![top, dens])
+    )
 }

@@ -3,6 +3,7 @@
 pub mod baseline;
 pub mod eigen;
 pub mod hessian;
+mod hessian_display;
 pub mod lanczos;
 pub mod performance;
 pub mod scaling;

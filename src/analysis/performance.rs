@@ -231,7 +231,12 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
     // drifts over seconds, both see the same conditions. Each still trains on every batch of
     // the epoch in order.
     let chunk = (INTERLEAVE_IMAGES / opts.batch_size).max(1);
+    let bar = crate::progress::bar(
+        opts.epochs,
+        "timed epoch {pos}/{len} (each system) {bar:30} eta {eta}",
+    );
     for _ in 0..opts.epochs {
+        bar.inc(1);
         let b = epoch_batches();
         let (mut p, mut h) = (Phases::default(), 0.0);
         for (i, part) in b.chunks(chunk).enumerate() {
@@ -252,6 +257,7 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
         phases.push(p);
         handt.push(h);
     }
+    bar.finish_and_clear();
     let ratios: Vec<f64> = auto.iter().zip(&handt).map(|(a, h)| a / h).collect();
 
     // One profiled epoch for the per-op table and GEMM shapes.

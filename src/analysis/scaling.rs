@@ -56,6 +56,8 @@ pub struct ScalingReport {
     pub points: Vec<Point>,
     /// Fitted exponents.
     pub fits: Vec<Fit>,
+    /// How the binary was built (CPU features, BLAS, commit): timings mean little without it.
+    pub build: crate::build_info::BuildInfo,
 }
 
 /// The grids: batch 16 → 1024, width 32 → 1024, depth 1 → 8.
@@ -178,6 +180,7 @@ pub fn measure(
         steps,
         points,
         fits,
+        build: crate::build_info::BuildInfo::current(),
     })
 }
 
@@ -218,6 +221,7 @@ pub fn plot(report: &ScalingReport, dir: &Path) -> Result<Vec<std::path::PathBuf
                 y_label: "milliseconds per step",
                 x_log: true,
                 y_log: true,
+                ..Chart::default()
             },
             &series,
         )?;

@@ -2,9 +2,12 @@
 //! their files, downloading them with checksums, splitting and batching.
 //!
 //! Lookup order for a dataset's files: `--data-dir` (the folder itself, or its `<folder>/`),
-//! `data/<folder>/`, `/usr/share/datasets/<folder>/` (Debian's `dataset-fashion-mnist`
-//! installs Fashion-MNIST there), then a download from the canonical source into
-//! `data/<folder>/`, verified by checksum.
+//! `$FERROGRAD_DATA` (the same two), `data/<folder>/`, the per-user folder
+//! (`$XDG_DATA_HOME/ferrograd/<folder>/`, by default `~/.local/share/ferrograd/<folder>/`),
+//! `/usr/share/datasets/<folder>/` (Debian's `dataset-fashion-mnist` installs Fashion-MNIST
+//! there), then a download from the canonical source, verified by checksum, into
+//! `$FERROGRAD_DATA/<folder>/` when that is set and `data/<folder>/` otherwise. Setting
+//! `FERROGRAD_DATA` once makes every command find the data from any working folder.
 
 pub mod cifar;
 pub mod download;
@@ -27,6 +30,10 @@ pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
 /// Environment variable that replaces the download sources' base address (a mirror, or a
 /// local server in tests): `$FERROGRAD_MIRROR/<file>`.
 pub const MIRROR_VAR: &str = "FERROGRAD_MIRROR";
+
+/// Environment variable naming a data root searched by every command after `--data-dir`, and
+/// where downloads go.
+pub const DATA_VAR: &str = "FERROGRAD_DATA";
 
 /// The datasets ferrograd knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -307,13 +314,63 @@ fn sources(name: DatasetName) -> (&'static str, Vec<(&'static str, Checksum)>) {
 /// The folders searched for a dataset, in order.
 pub fn search_folders(name: DatasetName, data_dir: Option<&Path>) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(d) = data_dir {
-        dirs.push(d.to_path_buf());
-        dirs.push(d.join(name.folder()));
+    for root in data_dir
+        .map(Path::to_path_buf)
+        .into_iter()
+        .chain(data_root())
+    {
+        let sub = root.join(name.folder());
+        dirs.extend([root, sub]);
     }
     dirs.push(Path::new("data").join(name.folder()));
+    if let Some(user) = user_data_folder() {
+        dirs.push(user.join(name.folder()));
+    }
     dirs.push(Path::new("/usr/share/datasets").join(name.folder()));
     dirs
+}
+
+/// `$FERROGRAD_DATA`, when set and not empty.
+fn data_root() -> Option<PathBuf> {
+    std::env::var_os(DATA_VAR)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The per-user data folder: `$XDG_DATA_HOME/ferrograd`, else `$HOME/.local/share/ferrograd`.
+pub fn user_data_folder() -> Option<PathBuf> {
+    let var = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("XDG_DATA_HOME")
+        .or_else(|| var("HOME").map(|h| h.join(".local").join("share")))
+        .map(|d| d.join("ferrograd"))
+}
+
+/// Where a download of `name` goes: `$FERROGRAD_DATA/<folder>/`, else `data/<folder>/`.
+pub fn download_folder(name: DatasetName) -> PathBuf {
+    data_root()
+        .unwrap_or_else(|| PathBuf::from("data"))
+        .join(name.folder())
+}
+
+/// The folder a dataset's files would be read from now, without downloading; `None` for the
+/// embedded digits and for data not found locally.
+pub fn locate(name: DatasetName, data_dir: Option<&Path>) -> Option<PathBuf> {
+    let folders = search_folders(name, data_dir);
+    match name {
+        DatasetName::Digits => None,
+        DatasetName::Cifar10 => folders.iter().find_map(|d| cifar_folder(d)).or_else(|| {
+            folders
+                .into_iter()
+                .find(|d| d.join("cifar-10-binary.tar.gz").is_file())
+        }),
+        _ => folders
+            .into_iter()
+            .find(|d| IDX_FILES.iter().all(|f| idx_file(d, f).is_some())),
+    }
 }
 
 /// `dir/stem.gz` or `dir/stem`, whichever exists.
@@ -334,18 +391,10 @@ fn cifar_folder(dir: &Path) -> Option<PathBuf> {
 
 /// Whether a dataset's files can be found locally (without downloading).
 pub fn available_locally(name: DatasetName, data_dir: Option<&Path>) -> bool {
-    match name {
-        DatasetName::Digits => true,
-        DatasetName::Cifar10 => search_folders(name, data_dir)
-            .iter()
-            .any(|d| cifar_folder(d).is_some() || d.join("cifar-10-binary.tar.gz").is_file()),
-        _ => search_folders(name, data_dir)
-            .iter()
-            .any(|d| IDX_FILES.iter().all(|f| idx_file(d, f).is_some())),
-    }
+    name == DatasetName::Digits || locate(name, data_dir).is_some()
 }
 
-/// Downloads the dataset's files into `data/<folder>/` (or `$FERROGRAD_MIRROR/<file>`).
+/// Downloads the dataset's files (from `$FERROGRAD_MIRROR/<file>` when set) into `dest`.
 fn download_into(name: DatasetName, dest: &Path) -> Result<()> {
     let (base, files) = sources(name);
     let base = std::env::var(MIRROR_VAR).unwrap_or_else(|_| base.to_string());
@@ -376,7 +425,7 @@ fn missing_error(name: DatasetName, data_dir: Option<&Path>, why: &anyhow::Error
         .map(|d| d.display().to_string())
         .collect();
     anyhow::anyhow!(
-        "{name}: dataset files not found (looked in {}) and the download failed ({why:#}); put {} in data/{}/ or pass --data-dir DIR",
+        "{name}: dataset files not found (looked in {}) and the download failed ({why:#}); put {} in data/{}/, pass --data-dir DIR or set {DATA_VAR}=DIR",
         looked.join(", "),
         files.join(", "),
         name.folder()
@@ -394,7 +443,7 @@ pub fn load_dataset(name: DatasetName, data_dir: Option<&Path>) -> Result<(Datas
             {
                 Some(d) => d,
                 None => {
-                    let dest = Path::new("data").join(name.folder());
+                    let dest = download_folder(name);
                     download_into(name, &dest).map_err(|e| missing_error(name, data_dir, &e))?;
                     dest
                 }
@@ -416,13 +465,13 @@ pub fn load_dataset(name: DatasetName, data_dir: Option<&Path>) -> Result<(Datas
                     let archive_dir = match archive_dir {
                         Some(d) => d,
                         None => {
-                            let dest = Path::new("data").join(name.folder());
+                            let dest = download_folder(name);
                             download_into(name, &dest)
                                 .map_err(|e| missing_error(name, data_dir, &e))?;
                             dest
                         }
                     };
-                    let dest = Path::new("data").join(name.folder());
+                    let dest = download_folder(name);
                     cifar::unpack(&archive_dir.join("cifar-10-binary.tar.gz"), &dest)?;
                     cifar_folder(&dest).with_context(|| {
                         format!(

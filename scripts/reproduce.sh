@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Regenerates every figure and number quoted in README.md, report.md and PERF.md from the code
+# at HEAD, and says which commit, build and CPU produced them.
+#
+#   scripts/reproduce.sh [STAGE...]     stages: info scan train hessian perf scaling copy
+#                                       (default: all of them, in that order)
+#
+# Environment:
+#   OUT=DIR            where runs, logs and summary.md go (default: target/reproduce)
+#   FERROGRAD_DATA=DIR a folder holding mnist/ (and optionally fashion-mnist/, cifar10/); see
+#                      README "Datasets". Fashion-MNIST is also found in /usr/share/datasets.
+#   SCAN_DATASETS, SCAN_LRS, SCAN_BATCHES, SCAN_WDS, SCAN_SEEDS: the grid of the defaults scan
+#                      (report.md §3), chosen on validation accuracy only.
+#   NO_BUILD=1         use the binaries a previous run built (target/release/ferrograd-*).
+#
+# Needs: libopenblas-dev, python3 (to read the JSON results), GNU time (/usr/bin/time).
+# Takes about 2–3 hours on the 2-core development machine; `scan` is most of it.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+OUT=${OUT:-target/reproduce}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+STAGES=${*:-info scan train hessian perf scaling copy}
+BLAS=target/release/ferrograd-openblas
+PURE=target/release/ferrograd-matrixmultiply
+
+log() { printf '\n== %s ==\n' "$*" | tee -a "$OUT/summary.md"; }
+# Runs a command, keeping its output in $OUT/logs/<name>.log and its time and peak memory.
+run() {
+  local name=$1
+  shift
+  mkdir -p "$OUT/logs"
+  echo "\$ $*" | tee -a "$OUT/summary.md"
+  /usr/bin/time -f "%e s elapsed, %M KB peak" -o "$OUT/logs/$name.time" "$@" \
+    > "$OUT/logs/$name.log" 2> "$OUT/logs/$name.err"
+  echo "  ($(cat "$OUT/logs/$name.time"))" | tee -a "$OUT/summary.md"
+}
+
+build() {
+  cargo build --release --features openblas
+  cp target/release/ferrograd "$BLAS"
+  cargo build --release
+  cp target/release/ferrograd "$PURE"
+}
+
+stage_info() {
+  log "machine and build"
+  {
+    echo "commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- . || echo ' (with uncommitted changes)')"
+    echo "date:   $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "cpu:    $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
+    echo "cpu id: family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), model $(grep -m1 -E '^model\s' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(grep -m1 -o -w -E 'avx512f|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+    echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
+    echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine makes timings noisy)"
+  } | tee -a "$OUT/summary.md"
+  "$BLAS" info | tee -a "$OUT/summary.md"
+  "$PURE" info | grep -E '^(features|blas)' | sed 's/^/matrixmultiply build: /' | tee -a "$OUT/summary.md" || true
+}
+
+# The defaults scan of report.md §3: every combination on every dataset, judged on the final
+# validation accuracy only (the test set decides nothing).
+stage_scan() {
+  log "defaults scan on validation accuracy"
+  local d lr b wd seed dir
+  for d in ${SCAN_DATASETS:-mnist fashion digits}; do
+    for lr in ${SCAN_LRS:-0.02 0.03 0.05 0.1}; do
+      for b in ${SCAN_BATCHES:-16 32 64}; do
+        for wd in ${SCAN_WDS:-0 5e-4}; do
+          for seed in ${SCAN_SEEDS:-42}; do
+            dir="$OUT/scan/${d}_lr${lr}_b${b}_wd${wd}_s${seed}"
+            [ -f "$dir/results/results_relu_$d.json" ] && continue
+            run "scan_$(basename "$dir")" "$BLAS" train --dataset "$d" --lr "$lr" \
+              --batch-size "$b" --weight-decay "$wd" --seed "$seed" --out "$dir"
+          done
+        done
+      done
+    done
+  done
+  python3 - "$OUT/scan" <<'EOF' | tee -a "$OUT/summary.md"
+import json, pathlib, statistics, sys
+from collections import defaultdict
+runs = defaultdict(dict)
+for f in pathlib.Path(sys.argv[1]).glob("*/results/*.json"):
+    r = json.loads(f.read_text())
+    c = r["config"]
+    key = (c["lr"], c["batch_size"], c["weight_decay"])
+    runs[key].setdefault(c["dataset"], []).append(r["epochs"][-1]["val_accuracy"])
+datasets = sorted({d for v in runs.values() for d in v})
+rows = []
+for key, by in runs.items():
+    if set(by) != set(datasets):
+        continue
+    means = [statistics.mean(by[d]) for d in datasets]
+    rows.append((statistics.mean(means), key, means))
+rows.sort(reverse=True)
+print("| lr | batch | weight decay | " + " | ".join(f"val acc {d}" for d in datasets) + " | mean |")
+print("|---|---|---|" + "---|" * (len(datasets) + 1))
+for mean, (lr, b, wd), means in rows:
+    print(f"| {lr} | {b} | {wd} | " + " | ".join(f"{100*m:.2f}%" for m in means) + f" | {100*mean:.2f}% |")
+if rows:
+    print(f"\nbest on validation accuracy: lr {rows[0][1][0]}, batch {rows[0][1][1]}, weight decay {rows[0][1][2]}")
+EOF
+}
+
+# report.md §3's table and figures, README's accuracies.
+stage_train() {
+  log "training runs (report.md §3, README)"
+  local d a
+  for d in mnist fashion digits; do
+    run "train_relu_$d" "$BLAS" train --dataset "$d" --epochs 20 --out "$OUT/runs"
+    run "compare_$d" "$BLAS" compare --dataset "$d" --epochs 20 --out "$OUT/runs"
+    run "train_sigmoid_$d" "$BLAS" train --dataset "$d" --epochs 20 --activation sigmoid \
+      --out "$OUT/runs"
+    # compare overwrote the ReLU run with the same settings (and the same result); the ReLU
+    # model file the other stages use is this one.
+  done
+  run predict_relu_fashion "$BLAS" predict --model "$OUT/runs/models/model_relu_fashion.msgpack" \
+    --json --out "$OUT/runs"
+  run predict_mistakes_fashion "$BLAS" predict \
+    --model "$OUT/runs/models/model_relu_fashion.msgpack" --mistakes --show-examples 100 \
+    --out "$OUT/mistakes"
+  python3 - "$OUT/runs/results" <<'EOF' | tee -a "$OUT/summary.md"
+import json, pathlib, sys
+print("| dataset | activation | train acc | val acc | test acc | test loss | best epoch (val) | seconds |")
+print("|---|---|---|---|---|---|---|---|")
+for f in sorted(pathlib.Path(sys.argv[1]).glob("results_*.json")):
+    r = json.loads(f.read_text())
+    c, last, fin = r["config"], r["epochs"][-1], r["final"]
+    print(f"| {c['dataset']} | {c['activation']} | {100*last['train_accuracy']:.2f}% | "
+          f"{100*last['val_accuracy']:.2f}% | {100*fin['test_accuracy']:.2f}% | "
+          f"{fin['test_loss']:.4f} | {r['best_epoch']} | {fin['train_seconds']:.1f} |")
+EOF
+  "$BLAS" predict --model "$OUT/runs/models/model_relu_fashion.msgpack" --out "$OUT/runs" \
+    2>/dev/null | sed -n '/per-class/,/^$/p' | tee -a "$OUT/summary.md"
+  run peak_memory_mnist "$BLAS" train --dataset mnist --epochs 1 --out "$OUT/memory"
+}
+
+# report.md §4 and PERF.md's Hessian-vector product table.
+stage_hessian() {
+  log "Hessian spectra (report.md §4, PERF.md)"
+  local a m
+  for a in relu tanh sigmoid; do
+    m="$OUT/runs/models/model_${a}_fashion.msgpack"
+    run "hessian_topk_$a" "$BLAS" analyze hessian --model "$m" --top-k 10 --out "$OUT/runs"
+    run "hessian_all_$a" "$BLAS" analyze hessian --model "$m" --top-k 10 --all --iters 300 \
+      --json --out "$OUT/runs"
+  done
+  run hessian_mnist_relu "$BLAS" analyze hessian --model "$OUT/runs/models/model_relu_mnist.msgpack" \
+    --top-k 10 --trace --out "$OUT/runs"
+  cat "$OUT"/logs/hessian_topk_*.log "$OUT"/logs/hessian_mnist_relu.log | tee -a "$OUT/summary.md"
+}
+
+# PERF.md and README's speed figures.
+stage_perf() {
+  log "analyze performance (PERF.md, README)"
+  local b
+  for b in 32 64 128 256 512; do
+    run "performance_b$b" "$BLAS" analyze performance --dataset fashion --batch-size "$b" \
+      --epochs 20
+    grep -E "^epoch|matmul work" "$OUT/logs/performance_b$b.log" | tee -a "$OUT/summary.md" || true
+  done
+  run performance_matrixmultiply "$PURE" analyze performance --dataset fashion --batch-size 128 \
+    --epochs 20
+  grep "^epoch" "$OUT/logs/performance_matrixmultiply.log" | tee -a "$OUT/summary.md" || true
+  log "criterion benches (PERF.md, README 'Parallel threshold')"
+  cargo bench --bench ops -- kernels 2>&1 | tee "$OUT/logs/bench_ops.log" | grep -E "time:" \
+    | tee -a "$OUT/summary.md" || true
+  cargo bench --features openblas --bench training 2>&1 | tee "$OUT/logs/bench_training.log" \
+    | grep -E "time:|alloc" | tee -a "$OUT/summary.md" || true
+}
+
+stage_scaling() {
+  log "analyze scaling (PERF.md, report.md)"
+  run scaling_openblas "$BLAS" analyze scaling --out "$OUT/runs"
+  run scaling_matrixmultiply "$PURE" analyze scaling --out "$OUT/runs"
+  grep -h "α" "$OUT"/logs/scaling_*.log | tee -a "$OUT/summary.md" || true
+}
+
+# The figures the documents show, from this run, into artifacts/report/.
+stage_copy() {
+  log "figures copied into artifacts/report/"
+  local f
+  for f in loss_curves_relu_mnist accuracy_curves_relu_mnist lr_schedule_relu_mnist \
+    compare_val_accuracy_mnist compare_val_accuracy_fashion compare_train_loss_fashion \
+    overfitting_gap_relu_fashion hessian_density_relu_fashion hessian_density_tanh_fashion \
+    hessian_top_k_relu_fashion hessian_top_k_tanh_fashion hessian_extremes_relu_fashion \
+    hessian_extremes_tanh_fashion scaling_batch_openblas scaling_width_openblas \
+    scaling_depth_openblas scaling_batch_matrixmultiply scaling_width_matrixmultiply \
+    scaling_depth_matrixmultiply; do
+    cp -v "$OUT/runs/plots/$f.png" artifacts/report/ | tee -a "$OUT/summary.md"
+  done
+  for f in sample_predictions_relu_fashion sample_predictions_relu_mnist; do
+    cp -v "$OUT/runs/predicted_images/$f.png" artifacts/report/ | tee -a "$OUT/summary.md"
+  done
+  cp -v "$OUT"/runs/results/scaling_*.json artifacts/report/ | tee -a "$OUT/summary.md"
+}
+
+[ "${NO_BUILD:-}" = 1 ] || build
+for s in $STAGES; do
+  "stage_$s"
+done
+echo
+echo "summary: $OUT/summary.md (commit $(git rev-parse --short=12 HEAD), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'))"
