@@ -638,12 +638,29 @@ fn performance(a: &PerformanceArgs) -> Result<()> {
         r.threads,
         r.blas
     );
+    println!("GEMM kernels: {}", r.blas_core);
     println!(
         "epoch (median of {}): autograd {:.3} s, hand-written {:.3} s, ratio {:.3}",
         r.epoch_seconds.len(),
         r.epoch_seconds_median,
         r.handwritten_epoch_seconds_median,
         r.ratio
+    );
+    println!(
+        "GEMM floor {:.3} s (the epoch's GEMMs as plain GEMMs), floor ratio {:.3}",
+        r.gemm_floor_seconds, r.floor_ratio
+    );
+    let peak = &r.cpu_peak;
+    println!(
+        "floor GEMM rate {:.1} GFLOP/s = {:.0}% of the peak {:.1} GFLOP/s \
+         ({}: {} cores × {:.0} MHz × {} FLOPs/cycle)",
+        r.floor_gflops,
+        100.0 * r.floor_fraction_of_peak,
+        peak.gflops,
+        peak.model,
+        peak.cores,
+        peak.mhz,
+        peak.flops_per_cycle
     );
     let p = &r.phases;
     let total = p.data + p.forward + p.backward + p.optimizer;

@@ -2,6 +2,7 @@
 
 pub mod baseline;
 pub mod eigen;
+pub mod gemm_floor;
 pub mod hessian;
 pub mod lanczos;
 pub mod performance;
