@@ -377,7 +377,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("blas core        {}", info.blas_core.core);
                 println!("core chosen      {}", info.blas_core.source);
                 if info.blas_core.generic_fallback {
-                    println!("                 (a generic fallback: this CPU supports faster kernels)");
+                    println!(
+                        "                 (a generic fallback: this CPU supports faster kernels)"
+                    );
                 }
                 if !info.blas_core.note.is_empty() {
                     println!("core note        {}", info.blas_core.note);

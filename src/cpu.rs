@@ -93,9 +93,10 @@ impl CpuPeak {
     /// reports no clock).
     pub fn detect(threads: usize) -> CpuPeak {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let max_khz = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
-            .ok()
-            .and_then(|s| s.trim().parse::<f64>().ok());
+        let max_khz =
+            std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok());
         let mhz = max_khz
             .map(|k| k / 1e3)
             .or_else(|| cpuinfo_field(&cpuinfo, "cpu MHz").and_then(|s| s.parse().ok()))
@@ -186,8 +187,8 @@ mod x86 {
         let flags = BITS
             .iter()
             .filter(|&&(leaf, sub, reg, bit, flag)| {
-                let present = (leaf != 7 || sub <= leaf7_subleaves)
-                    && read(leaf, sub)[reg] & (1 << bit) != 0;
+                let present =
+                    (leaf != 7 || sub <= leaf7_subleaves) && read(leaf, sub)[reg] & (1 << bit) != 0;
                 present && (!needs_ymm(flag) || ymm) && (!needs_zmm(flag) || zmm)
             })
             .map(|&(.., flag)| flag.to_string())
@@ -235,7 +236,10 @@ mod tests {
     #[test]
     fn cpuinfo_fields_are_found_by_key() {
         let text = "processor\t: 0\nmodel name\t: AMD EPYC\ncpu MHz\t\t: 2596.134\n";
-        assert_eq!(cpuinfo_field(text, "model name").as_deref(), Some("AMD EPYC"));
+        assert_eq!(
+            cpuinfo_field(text, "model name").as_deref(),
+            Some("AMD EPYC")
+        );
         assert_eq!(cpuinfo_field(text, "cpu MHz").as_deref(), Some("2596.134"));
         assert_eq!(cpuinfo_field(text, "flags"), None);
     }

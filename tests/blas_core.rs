@@ -13,12 +13,17 @@ const SIMULATE: &str = "FERROGRAD_BLAS_SIMULATE";
 
 fn info(simulate: Option<&str>) -> (Value, Output) {
     let mut cmd = bin();
-    cmd.args(["info", "--json"]).env_remove("FERROGRAD_BLAS_CORE");
+    cmd.args(["info", "--json"])
+        .env_remove("FERROGRAD_BLAS_CORE");
     if let Some(s) = simulate {
         cmd.env(SIMULATE, s);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     (json["blas_core"].clone(), out)
 }
@@ -51,7 +56,10 @@ fn info_names_backend_core_and_source() {
     }
     let text = bin().arg("info").output().unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains(&format!("blas core        {}", core["core"].as_str().unwrap())));
+    assert!(text.contains(&format!(
+        "blas core        {}",
+        core["core"].as_str().unwrap()
+    )));
 }
 
 #[cfg(feature = "openblas")]
@@ -66,7 +74,11 @@ fn a_generic_core_is_replaced_after_one_reexecution() {
     assert_eq!(core["generic_fallback"], false);
     // The best core for a CPU OpenBLAS recognises is (at least) what OpenBLAS picks itself.
     assert_eq!(core["core"], detected["core"]);
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[cfg(feature = "openblas")]
@@ -97,7 +109,11 @@ fn reexecution_keeps_arguments_and_the_exit_code() {
             assert_eq!(out.status.code(), Some(1));
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(err.lines().count(), 2, "{err}");
-            assert!(err.lines().nth(1).unwrap().contains("/nonexistent/model.bin"));
+            assert!(err
+                .lines()
+                .nth(1)
+                .unwrap()
+                .contains("/nonexistent/model.bin"));
         } else {
             assert!(one_line_error(&out).contains("/nonexistent/model.bin"));
         }

@@ -12,8 +12,11 @@ use std::time::Instant;
 /// `m, k, n` of an `m×k · k×n` product.
 pub type Shape = (usize, usize, usize);
 
+/// `A`, `B` and `C` of a GEMM.
+pub type Operands = (Array2<f32>, Array2<f32>, Array2<f32>);
+
 /// Operands of a plain `m×k · k×n` GEMM: deterministic values, a zero output.
-pub fn operands(m: usize, k: usize, n: usize) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+pub fn operands(m: usize, k: usize, n: usize) -> Operands {
     let a = Array2::<f32>::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 11) as f32 * 0.1);
     let b = Array2::<f32>::from_shape_fn((k, n), |(i, j)| ((i * 5 + j) % 13) as f32 * 0.1);
     (a, b, Array2::zeros((m, n)))
@@ -25,7 +28,7 @@ pub struct GemmFloor {
     /// Batch length → the step's `(shape, calls)`.
     steps: BTreeMap<usize, Vec<(Shape, u64)>>,
     /// One set of operands per shape, allocated once.
-    operands: BTreeMap<Shape, (Array2<f32>, Array2<f32>, Array2<f32>)>,
+    operands: BTreeMap<Shape, Operands>,
 }
 
 impl GemmFloor {

@@ -56,6 +56,9 @@ pub struct ScalingReport {
     pub points: Vec<Point>,
     /// Fitted exponents.
     pub fits: Vec<Fit>,
+    /// How the binary was built, with the GEMM kernels in use.
+    #[serde(default)]
+    pub build: Option<crate::build_info::BuildInfo>,
 }
 
 /// The grids: batch 16 → 1024, width 32 → 1024, depth 1 → 8.
@@ -178,6 +181,7 @@ pub fn measure(
         steps,
         points,
         fits,
+        build: Some(crate::build_info::BuildInfo::current()),
     })
 }
 

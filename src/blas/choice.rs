@@ -226,7 +226,14 @@ mod tests {
     #[test]
     fn chosen_core_never_needs_missing_instructions() {
         let all = [
-            "avx", "fma", "avx2", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl",
+            "avx",
+            "fma",
+            "avx2",
+            "avx512f",
+            "avx512cd",
+            "avx512bw",
+            "avx512dq",
+            "avx512vl",
             "avx512_bf16",
         ];
         for mask in 0u32..(1 << all.len()) {

@@ -293,7 +293,15 @@ pub fn loaded_core() -> String {
 
 /// OpenBLAS's row-major sgemm in the [`selfcheck::Gemm`] form.
 #[cfg(feature = "openblas")]
-pub(crate) fn cblas_gemm(ta: bool, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+pub(crate) fn cblas_gemm(
+    ta: bool,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+) {
     assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n);
     const ROW_MAJOR: i32 = 101;
     let (no, yes) = (111, 112);
@@ -343,7 +351,10 @@ mod tests {
         let amd = amd_epyc_zen3();
         let xeon = intel_xeon_avx512();
         let none = env(None, None, None);
-        assert_eq!(plan(&none, "Zen", &amd), Step::Use(CoreSource::Detected, String::new()));
+        assert_eq!(
+            plan(&none, "Zen", &amd),
+            Step::Use(CoreSource::Detected, String::new())
+        );
         assert_eq!(plan(&none, "Prescott", &amd), Step::Choose("Zen"));
         assert_eq!(plan(&none, "Prescott", &xeon), Step::Choose("Cooperlake"));
         assert_eq!(
@@ -351,18 +362,37 @@ mod tests {
             Step::Use(CoreSource::Detected, String::new())
         );
         // The user's OPENBLAS_CORETYPE wins, even a generic one, even beside a stale marker.
-        for e in [env(None, Some("Prescott"), None), env(Some("Zen"), Some("Prescott"), None)] {
-            assert_eq!(plan(&e, "Prescott", &xeon), Step::Use(CoreSource::ForcedByUser, String::new()));
+        for e in [
+            env(None, Some("Prescott"), None),
+            env(Some("Zen"), Some("Prescott"), None),
+        ] {
+            assert_eq!(
+                plan(&e, "Prescott", &xeon),
+                Step::Use(CoreSource::ForcedByUser, String::new())
+            );
         }
         // The re-executed process verifies; a rejected choice is never tried again.
         assert_eq!(
-            plan(&env(Some("Cooperlake"), Some("Cooperlake"), None), "Cooperlake", &xeon),
+            plan(
+                &env(Some("Cooperlake"), Some("Cooperlake"), None),
+                "Cooperlake",
+                &xeon
+            ),
             Step::Verify("Cooperlake".into())
         );
-        let rejected = plan(&env(Some("rejected:Cooperlake"), None, None), "Prescott", &xeon);
-        assert!(matches!(rejected, Step::Use(CoreSource::Detected, ref n) if n.contains("Cooperlake")));
+        let rejected = plan(
+            &env(Some("rejected:Cooperlake"), None, None),
+            "Prescott",
+            &xeon,
+        );
+        assert!(
+            matches!(rejected, Step::Use(CoreSource::Detected, ref n) if n.contains("Cooperlake"))
+        );
         // Simulation pretends the detection fell back, and only then.
-        assert_eq!(plan(&env(None, None, Some("generic")), "Zen", &amd), Step::Choose("Zen"));
+        assert_eq!(
+            plan(&env(None, None, Some("generic")), "Zen", &amd),
+            Step::Choose("Zen")
+        );
     }
 
     #[cfg(not(feature = "openblas"))]
@@ -383,7 +413,11 @@ mod tests {
     fn current_names_the_loaded_core() {
         let c = current();
         assert_eq!(c.backend, "openblas");
-        assert!(choice::core_rank(&c.core).is_some(), "unknown core {}", c.core);
+        assert!(
+            choice::core_rank(&c.core).is_some(),
+            "unknown core {}",
+            c.core
+        );
         let forced = std::env::var(CORETYPE).is_ok_and(|v| !v.is_empty());
         assert_eq!(c.source == CoreSource::ForcedByUser, forced);
     }

@@ -8,8 +8,11 @@
 pub type Gemm<'a> = dyn Fn(bool, usize, usize, usize, &[f32], &[f32], &mut [f32]) + 'a;
 
 /// The shapes checked: `(transpose_a, m, k, n)`.
-const SHAPES: [(bool, usize, usize, usize); 3] =
-    [(false, 67, 45, 37), (true, 33, 130, 29), (false, 128, 160, 96)];
+const SHAPES: [(bool, usize, usize, usize); 3] = [
+    (false, 67, 45, 37),
+    (true, 33, 130, 29),
+    (false, 128, 160, 96),
+];
 
 /// Deterministic values in [-1, 1).
 fn values(len: usize, seed: u64) -> Vec<f32> {
@@ -45,8 +48,8 @@ pub fn check(gemm: &Gemm) -> Result<f64, String> {
                 }
                 let bound = k as f64 * f64::from(f32::EPSILON) * scale.max(f64::MIN_POSITIVE);
                 let err = (f64::from(c[r * n + col]) - exact).abs() / bound;
-                // `!(err <= 1)` also catches NaN.
-                if !(err <= 1.0) {
+                // NaN fails too.
+                if err.is_nan() || err > 1.0 {
                     return Err(format!(
                         "sgemm {m}×{k}·{k}×{n}{} element ({r}, {col}) is {} where {exact:.6} was expected",
                         if ta { " (A transposed)" } else { "" },
@@ -88,7 +91,11 @@ mod tests {
             naive(ta, m, k, n, a, b, c);
             for r in 0..m {
                 for col in 0..n {
-                    let last = if ta { a[(k - 1) * m + r] } else { a[r * k + k - 1] };
+                    let last = if ta {
+                        a[(k - 1) * m + r]
+                    } else {
+                        a[r * k + k - 1]
+                    };
                     c[r * n + col] -= last * b[(k - 1) * n + col];
                 }
             }
