@@ -153,7 +153,8 @@ impl Env {
         let var = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
         Env {
             marker: var(MARKER),
-            coretype: var(CORETYPE),
+            // Set but empty still counts: OpenBLAS reads it (and loads its default core).
+            coretype: std::env::var_os(CORETYPE).map(|v| v.to_string_lossy().into_owned()),
             simulate: var(SIMULATE),
         }
     }
@@ -418,7 +419,7 @@ mod tests {
             "unknown core {}",
             c.core
         );
-        let forced = std::env::var(CORETYPE).is_ok_and(|v| !v.is_empty());
+        let forced = std::env::var_os(CORETYPE).is_some();
         assert_eq!(c.source == CoreSource::ForcedByUser, forced);
     }
 }
