@@ -84,41 +84,5 @@ fn kernels_serial_vs_parallel(c: &mut Criterion) {
     g.finish();
 }
 
-/// A batch gather (`data::gather_rows`) of random rows of a Fashion-MNIST-sized array
-/// (60,000 × 784, larger than the caches), serial versus parallel, at the batch sizes used.
-fn gather_serial_vs_parallel(c: &mut Criterion) {
-    use rand::{Rng, SeedableRng};
-    let src = ndarray::Array2::<f32>::from_shape_fn((60_000, 784), |(i, j)| (i ^ j) as f32);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let mut g = c.benchmark_group("gather");
-    g.measurement_time(Duration::from_secs(2));
-    g.warm_up_time(Duration::from_millis(500));
-    for rows in [16usize, 32, 48, 64, 128] {
-        let mut dst = ndarray::Array2::<f32>::zeros((rows, 784));
-        g.throughput(Throughput::Elements(rows as u64));
-        for (mode, threshold) in [("serial", usize::MAX), ("parallel", 0)] {
-            g.bench_function(BenchmarkId::new(mode, rows), |b| {
-                kernels::set_parallel_threshold(threshold);
-                b.iter_batched(
-                    || {
-                        (0..rows)
-                            .map(|_| rng.random_range(0..60_000))
-                            .collect::<Vec<_>>()
-                    },
-                    |idx| ferrograd::data::gather_rows(&src, &idx, &mut dst),
-                    criterion::BatchSize::SmallInput,
-                )
-            });
-        }
-    }
-    kernels::set_parallel_threshold(kernels::DEFAULT_PARALLEL_THRESHOLD);
-    g.finish();
-}
-
-criterion_group!(
-    benches,
-    matmul,
-    kernels_serial_vs_parallel,
-    gather_serial_vs_parallel
-);
+criterion_group!(benches, matmul, kernels_serial_vs_parallel);
 criterion_main!(benches);

@@ -583,24 +583,11 @@ pub fn gather_rows(src: &Array2<f32>, indices: &[usize], dst: &mut Array2<f32>) 
         indices.len(),
         src.ncols()
     );
-    let copy = |mut row: ndarray::ArrayViewMut1<f32>, i: usize| {
+    for (mut row, &i) in dst.rows_mut().into_iter().zip(indices) {
         let from = src.row(i);
         match (row.as_slice_mut(), from.as_slice()) {
             (Some(d), Some(s)) => d.copy_from_slice(s),
             _ => row.assign(&from),
-        }
-    };
-    // A row from a random place of a large dataset waits on memory: two threads keep twice
-    // the loads in flight.
-    if crate::tensor::kernels::is_parallel(crate::tensor::kernels::Cost::Gather, dst.len()) {
-        use rayon::prelude::*;
-        dst.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .zip(indices.par_iter())
-            .for_each(|(row, &i)| copy(row, i));
-    } else {
-        for (row, &i) in dst.rows_mut().into_iter().zip(indices) {
-            copy(row, i);
         }
     }
 }

@@ -25,17 +25,11 @@ pub enum Cost {
     /// A transcendental function per element (exp, tanh, log, sin): ~10 ns each, so
     /// parallel from [`EXPENSIVE_DIVISOR`] times fewer elements.
     Expensive,
-    /// Rows copied from random places of a large array (a batch gather): each row waits on
-    /// memory, so a second thread pays from [`GATHER_DIVISOR`] times fewer elements.
-    Gather,
 }
 
 /// Transcendental kernels go parallel at `threshold / EXPENSIVE_DIVISOR` elements (2¹³ by
 /// default: tanh on 128×128 takes 181 µs serial and 81 µs on two threads).
 pub const EXPENSIVE_DIVISOR: usize = 32;
-
-/// Batch gathers go parallel at `threshold / GATHER_DIVISOR` elements (2¹⁵ by default).
-pub const GATHER_DIVISOR: usize = 8;
 
 /// Fixed block size for full reductions, so that the partial sums do not depend on threads.
 const REDUCTION_BLOCK: usize = 1 << 14;
@@ -64,7 +58,6 @@ pub fn is_parallel(cost: Cost, len: usize) -> bool {
     let threshold = match cost {
         Cost::Cheap => parallel_threshold(),
         Cost::Expensive => parallel_threshold() / EXPENSIVE_DIVISOR,
-        Cost::Gather => parallel_threshold() / GATHER_DIVISOR,
     };
     len >= threshold && rayon::current_num_threads() > 1
 }
