@@ -99,6 +99,13 @@ pub fn is_generic_fallback(core: &str, cpu: &CpuFeatures) -> bool {
     core_rank(core).is_some_and(|rank| rank < cpu_rank(cpu))
 }
 
+/// Whether `core` uses instructions the CPU does not report (only a user's
+/// `OPENBLAS_CORETYPE` can load one: OpenBLAS accepts any name it knows, and the first GEMM
+/// then stops the process with an illegal instruction).
+pub fn needs_missing_instructions(core: &str, cpu: &CpuFeatures) -> bool {
+    core_rank(core).is_some_and(|rank| rank > cpu_rank(cpu))
+}
+
 /// What to do with the core OpenBLAS detected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -180,9 +187,12 @@ mod tests {
         assert_eq!(decide("Haswell", &cpu), Decision::Keep);
         assert_eq!(decide("Prescott", &cpu), Decision::Choose("Zen"));
         assert_eq!(decide("Sandybridge", &cpu), Decision::Choose("Zen"));
-        // Never an AVX-512 core on a CPU without AVX-512.
+        // Never an AVX-512 core on a CPU without AVX-512; a user's is flagged.
         assert_eq!(decide("SkylakeX", &cpu), Decision::Keep);
         assert_ne!(best_core(&cpu), "SkylakeX");
+        assert!(needs_missing_instructions("SkylakeX", &cpu));
+        assert!(!needs_missing_instructions("Zen", &cpu));
+        assert!(!needs_missing_instructions("Prescott", &cpu));
     }
 
     #[test]

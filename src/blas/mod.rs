@@ -118,6 +118,17 @@ pub fn startup() {
     let env = Env::read();
     let cpu = CpuFeatures::detect();
     let report = match plan(&env, &loaded_core(), &cpu) {
+        Step::Use(CoreSource::ForcedByUser, _) => {
+            let core = loaded_core();
+            let mut note = String::new();
+            if choice::needs_missing_instructions(&core, &cpu) {
+                note = format!("{core} needs instructions this CPU does not report");
+                eprintln!(
+                    "warning: OPENBLAS_CORETYPE loads OpenBLAS's {core} core, which needs instructions this CPU does not report (expect an illegal-instruction crash)"
+                );
+            }
+            describe(CoreSource::ForcedByUser, note)
+        }
         Step::Use(source, note) => describe(source, note),
         Step::Choose(core) => {
             reexec(Some(core), core);
