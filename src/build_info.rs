@@ -15,6 +15,9 @@ pub struct BuildInfo {
     pub features: String,
     /// GEMM backend: `openblas` or `matrixmultiply`.
     pub blas: String,
+    /// The GEMM kernels in use: OpenBLAS's core name and how it was chosen.
+    #[serde(default)]
+    pub blas_core: crate::blas::BlasCore,
     /// Cargo profile (`release`, `debug`).
     pub profile: String,
     /// Target triple.
@@ -34,6 +37,7 @@ impl BuildInfo {
             rustc: env!("FERROGRAD_RUSTC").to_string(),
             features: env!("FERROGRAD_FEATURES").to_string(),
             blas: env!("FERROGRAD_BLAS").to_string(),
+            blas_core: crate::blas::current().clone(),
             profile: env!("FERROGRAD_PROFILE").to_string(),
             target: env!("FERROGRAD_TARGET").to_string(),
             target_features: env!("FERROGRAD_TARGET_FEATURES").to_string(),

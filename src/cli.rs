@@ -435,6 +435,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("target           {}", info.target);
                 println!("features         {}", info.features);
                 println!("blas             {}", info.blas);
+                println!("blas core        {}", info.blas_core.core);
+                println!("core chosen      {}", info.blas_core.source);
+                if info.blas_core.generic_fallback {
+                    println!(
+                        "                 (a generic fallback: this CPU supports faster kernels)"
+                    );
+                }
+                if !info.blas_core.note.is_empty() {
+                    println!("core note        {}", info.blas_core.note);
+                }
                 println!("threads          {}", info.threads);
                 println!("target features  {}", info.target_features);
             }
@@ -707,12 +717,29 @@ fn performance(a: &PerformanceArgs) -> Result<()> {
         r.threads,
         r.blas
     );
+    println!("GEMM kernels: {}", r.blas_core);
     println!(
         "epoch (median of {}): autograd {:.3} s, hand-written {:.3} s, ratio {:.3}",
         r.epoch_seconds.len(),
         r.epoch_seconds_median,
         r.handwritten_epoch_seconds_median,
         r.ratio
+    );
+    println!(
+        "GEMM floor {:.3} s (the epoch's GEMMs as plain GEMMs), floor ratio {:.3}",
+        r.gemm_floor_seconds, r.floor_ratio
+    );
+    let peak = &r.cpu_peak;
+    println!(
+        "floor GEMM rate {:.1} GFLOP/s = {:.0}% of the peak {:.1} GFLOP/s \
+         ({}: {} cores × {:.0} MHz × {} FLOPs/cycle)",
+        r.floor_gflops,
+        100.0 * r.floor_fraction_of_peak,
+        peak.gflops,
+        peak.model,
+        peak.cores,
+        peak.mhz,
+        peak.flops_per_cycle
     );
     let p = &r.phases;
     let total = p.data + p.forward + p.backward + p.optimizer;

@@ -50,6 +50,8 @@ pub mod prelude {
 
 pub mod analysis;
 pub mod artifacts;
+pub mod blas;
+pub mod cpu;
 pub mod data;
 pub mod figures;
 pub mod nn;

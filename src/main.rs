@@ -6,6 +6,8 @@ use clap::error::ErrorKind;
 use clap::Parser;
 
 fn main() {
+    // First: it may re-execute the process with a better OpenBLAS core (src/blas/mod.rs).
+    ferrograd::blas::startup();
     let args = cli::Cli::try_parse().unwrap_or_else(|e| {
         // Help, version, and a bare `ferrograd` print in full, as clap does.
         if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {

@@ -2,6 +2,7 @@
 
 pub mod baseline;
 pub mod eigen;
+pub mod gemm_floor;
 pub mod hessian;
 mod hessian_display;
 pub mod lanczos;

@@ -3,7 +3,11 @@
 //! goes (phases and ops); and the GEMM rate achieved against a plain sgemm of the same shapes.
 
 use super::baseline::HandwrittenMlp;
+use super::gemm_floor::{self, GemmFloor};
 use super::median;
+use crate::blas::BlasCore;
+use crate::build_info::BuildInfo;
+use crate::cpu::CpuPeak;
 use crate::data::{self, Dataset, DatasetName};
 use crate::nn::{Activation, Init, Mlp, Module};
 use crate::optim::Sgd;
@@ -140,6 +144,24 @@ pub struct PerfReport {
     pub gemm: Vec<GemmRate>,
     /// FLOPs of the matrix products of one epoch (forward and backward).
     pub epoch_matmul_gflop: f64,
+    /// Median GEMM floor of an epoch: its GEMM calls replayed as plain GEMMs of the same
+    /// shapes, in turns interleaved with the two systems.
+    pub gemm_floor_seconds: f64,
+    /// Every timed floor, in the order of `epoch_seconds`.
+    pub gemm_floor_epoch_seconds: Vec<f64>,
+    /// Median over epochs of (autograd epoch / its GEMM floor).
+    pub floor_ratio: f64,
+    /// The floor's GEMM rate: `epoch_matmul_gflop / gemm_floor_seconds`.
+    pub floor_gflops: f64,
+    /// The CPU's single-precision peak for the threads used (cores × clock × FLOPs/cycle).
+    pub cpu_peak: CpuPeak,
+    /// `floor_gflops / cpu_peak.gflops`: the share of the peak the plain GEMMs reach (a
+    /// fallback kernel shows here; NaN when the machine reports no clock).
+    pub floor_fraction_of_peak: f64,
+    /// The GEMM kernels in use.
+    pub blas_core: BlasCore,
+    /// How the binary was built.
+    pub build: BuildInfo,
 }
 
 /// Autograd training steps over `batches` (an epoch, or one turn of it), timed per phase.
@@ -195,9 +217,7 @@ pub fn handwritten_epoch(
 
 /// GFLOP/s of a plain row-major `m×k · k×n` GEMM, timed for at least 50 ms.
 pub fn plain_gemm_gflops(m: usize, k: usize, n: usize) -> f64 {
-    let a = Array2::<f32>::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 11) as f32 * 0.1);
-    let b = Array2::<f32>::from_shape_fn((k, n), |(i, j)| ((i * 5 + j) % 13) as f32 * 0.1);
-    let mut c = Array2::<f32>::zeros((m, n));
+    let (a, b, mut c) = gemm_floor::operands(m, k, n);
     let mut reps = 0u64;
     let start = Instant::now();
     while start.elapsed().as_secs_f64() < 0.05 || reps < 3 {
@@ -220,16 +240,28 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut epoch_batches = || data::shuffled_batches(train.len(), opts.batch_size, &mut rng);
 
-    // Warm-up: caches, allocator, thread pools.
+    // Warm-up: caches, allocator, thread pools; and the GEMMs of a step of each batch length
+    // (the last batch of an epoch may be shorter), recorded for the floor.
+    let mut floor = GemmFloor::default();
     let b = epoch_batches();
-    autograd_epoch(&model, &params, &mut sgd, &train, &b, opts.lr);
+    for step in b.chunks(1) {
+        let mut run = || autograd_epoch(&model, &params, &mut sgd, &train, step, opts.lr);
+        if floor.knows(step[0].len()) {
+            run();
+        } else {
+            floor.record(step[0].len(), || {
+                run();
+            });
+        }
+    }
     handwritten_epoch(&mut hand, &train, &b, opts.lr, 0.9);
+    floor.run(&b);
 
-    let (mut auto, mut handt, mut phases) = (Vec::new(), Vec::new(), Vec::new());
-    // The two systems take turns every few steps (about 8,192 images, some tens of
-    // milliseconds), and the one that goes first alternates: on a shared machine whose speed
-    // drifts over seconds, both see the same conditions. Each still trains on every batch of
-    // the epoch in order.
+    let (mut auto, mut handt, mut floors, mut phases) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // The three take turns every few steps (about 8,192 images, some tens of milliseconds),
+    // and which goes first rotates: on a shared machine whose speed drifts over seconds, all
+    // see the same conditions. Each system still trains on every batch of the epoch in order.
     let chunk = (INTERLEAVE_IMAGES / opts.batch_size).max(1);
     let bar = crate::progress::bar(
         opts.epochs,
@@ -238,27 +270,26 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
     for _ in 0..opts.epochs {
         bar.inc(1);
         let b = epoch_batches();
-        let (mut p, mut h) = (Phases::default(), 0.0);
+        let (mut p, mut h, mut f) = (Phases::default(), 0.0, 0.0);
         for (i, part) in b.chunks(chunk).enumerate() {
-            let mut run_auto = || {
-                p.add(&autograd_epoch(
-                    &model, &params, &mut sgd, &train, part, opts.lr,
-                ))
-            };
-            if i % 2 == 0 {
-                run_auto();
-                h += handwritten_epoch(&mut hand, &train, part, opts.lr, 0.9);
-            } else {
-                h += handwritten_epoch(&mut hand, &train, part, opts.lr, 0.9);
-                run_auto();
+            for turn in 0..3 {
+                match (i + turn) % 3 {
+                    0 => p.add(&autograd_epoch(
+                        &model, &params, &mut sgd, &train, part, opts.lr,
+                    )),
+                    1 => h += handwritten_epoch(&mut hand, &train, part, opts.lr, 0.9),
+                    _ => f += floor.run(part),
+                }
             }
         }
         auto.push(p.total());
         phases.push(p);
         handt.push(h);
+        floors.push(f);
     }
     bar.finish_and_clear();
     let ratios: Vec<f64> = auto.iter().zip(&handt).map(|(a, h)| a / h).collect();
+    let floor_ratios: Vec<f64> = auto.iter().zip(&floors).map(|(a, f)| a / f).collect();
 
     // One profiled epoch for the per-op table and GEMM shapes.
     profile::set_enabled(true);
@@ -288,6 +319,10 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
         })
         .collect();
     let pick = |f: fn(&Phases) -> f64| median(&phases.iter().map(f).collect::<Vec<_>>());
+    let threads = crate::threads::current_threads();
+    let gemm_floor_seconds = median(&floors);
+    let floor_gflops = floor.flop(&b) / gemm_floor_seconds / 1e9;
+    let cpu_peak = CpuPeak::detect(threads);
     Ok(PerfReport {
         epoch_seconds_median: median(&auto),
         handwritten_epoch_seconds_median: median(&handt),
@@ -297,7 +332,7 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
         batch_size: opts.batch_size,
         steps_per_epoch: train.len().div_ceil(opts.batch_size),
         images: train.len(),
-        threads: crate::threads::current_threads(),
+        threads,
         blas: crate::threads::blas_backend().to_string(),
         dataset: opts.dataset.to_string(),
         architecture: sizes,
@@ -310,5 +345,13 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
         ops,
         gemm,
         epoch_matmul_gflop: epoch_flop / 1e9,
+        gemm_floor_seconds,
+        gemm_floor_epoch_seconds: floors,
+        floor_ratio: median(&floor_ratios),
+        floor_gflops,
+        floor_fraction_of_peak: floor_gflops / cpu_peak.gflops,
+        cpu_peak,
+        blas_core: crate::blas::current().clone(),
+        build: BuildInfo::current(),
     })
 }
