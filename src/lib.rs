@@ -50,7 +50,11 @@ pub mod prelude {
 
 pub mod analysis;
 pub mod artifacts;
+pub mod checkpoint;
 pub mod data;
+pub mod files;
+pub mod limits;
+pub mod lock;
 pub mod nn;
 pub mod optim;
 pub mod plot;
@@ -58,3 +62,4 @@ pub mod predict;
 pub mod profile;
 pub mod threads;
 pub mod train;
+pub mod validate;

@@ -10,7 +10,7 @@ use crate::nn::{Linear, Mlp, Module};
 use crate::plot::{self, Chart, Series};
 use crate::tensor::functional::hvp_from_grads;
 use crate::{enable_grad, grad, Tensor};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array2, ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
@@ -248,6 +248,24 @@ fn bar(total: usize) -> ProgressBar {
     b
 }
 
+/// Bytes the analysis will hold at its peak, from the model's sizes and the options: the
+/// Lanczos basis (one vector of every parameter per step), the gradient graph (a few copies of
+/// the parameters) and the activations of the samples, all in `f64`.
+fn memory_estimate(file: &ModelFile, opts: &HessianOptions, samples: usize) -> u64 {
+    let params: u64 = file
+        .architecture
+        .windows(2)
+        .map(|w| (w[0] as u64 + 1) * w[1] as u64)
+        .sum();
+    let widths: u64 = file.architecture.iter().map(|&w| w as u64).sum();
+    let steps = opts.iters.max(opts.slq_steps) as u64;
+    8u64.saturating_mul(
+        params
+            .saturating_mul(steps + 8)
+            .saturating_add((samples as u64).saturating_mul(widths).saturating_mul(8)),
+    )
+}
+
 /// Runs everything and writes the results and plots.
 pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, PathBuf)> {
     let start = Instant::now();
@@ -263,15 +281,10 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
         })?,
     };
     let (train, _) = data::load_dataset(dataset, opts.data_dir.as_deref())?;
-    if train.dim() != file.architecture[0] {
-        bail!(
-            "{}: the model takes {} inputs, {dataset} images have {}",
-            opts.model.display(),
-            file.architecture[0],
-            train.dim()
-        );
-    }
+    crate::validate::model_fits(&file, &opts.model, &train)?;
     let sample = train.head(opts.samples);
+    crate::limits::DataBudget::from_env()?
+        .charge(&opts.model, memory_estimate(&file, opts, sample.len()))?;
     let model = to_f64(&file.to_mlp());
     let x = sample.features.mapv(f64::from);
     let op = HessianOperator::new(&model, &x, &sample.labels);
