@@ -15,6 +15,16 @@ use std::path::{Path, PathBuf};
 /// The lock file's name inside the output folder.
 pub const LOCK_FILE: &str = ".ferrograd.lock";
 
+/// The sub-folders runs write into (see `train::ArtifactPaths` and `train::checkpoint_path`):
+/// a symbolic link in their place would send the run's files elsewhere, so it is refused.
+pub const OUT_FOLDERS: [&str; 5] = [
+    "models",
+    "results",
+    "plots",
+    "predicted_images",
+    "checkpoints",
+];
+
 /// A held lock on an output folder; released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct OutLock {
@@ -55,6 +65,15 @@ impl OutLock {
             .and_then(|_| file.rewind())
             .and_then(|_| write!(file, "{}", std::process::id()))
             .with_context(|| format!("{}: cannot write the lock file", path.display()))?;
+        for sub in OUT_FOLDERS {
+            let p = out.join(sub);
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
+                bail!(
+                    "{}: is a link or a file where ferrograd writes a folder; remove it",
+                    p.display()
+                );
+            }
+        }
         crate::files::remove_stale_temps(out);
         Ok(OutLock { _file: file, path })
     }

@@ -317,19 +317,20 @@ pub fn search_folders(name: DatasetName, data_dir: Option<&Path>) -> Vec<PathBuf
     dirs
 }
 
-/// `dir/stem.gz` or `dir/stem`, whichever exists.
+/// `dir/stem.gz` or `dir/stem`, whichever exists (whatever it is: a FIFO or a folder under a
+/// data file's name is then refused by name when opened, not passed over for a download).
 fn idx_file(dir: &Path, stem: &str) -> Option<PathBuf> {
     [dir.join(format!("{stem}.gz")), dir.join(stem)]
         .into_iter()
-        .find(|p| p.is_file())
+        .find(|p| p.exists())
 }
 
 fn cifar_folder(dir: &Path) -> Option<PathBuf> {
     [dir.join(cifar::FOLDER), dir.to_path_buf()]
         .into_iter()
         .find(|d| {
-            d.join(cifar::TEST_FILE).is_file()
-                && cifar::TRAIN_FILES.iter().all(|f| d.join(f).is_file())
+            d.join(cifar::TEST_FILE).exists()
+                && cifar::TRAIN_FILES.iter().all(|f| d.join(f).exists())
         })
 }
 
