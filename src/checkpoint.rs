@@ -46,7 +46,7 @@ pub struct Checkpoint {
 }
 
 /// The settings in which two configurations differ, as `name: a → b`, leaving out where
-/// files are ([`PLACE_SETTINGS`]).
+/// files are (the output and data folders).
 pub fn config_differences(saved: &TrainConfig, now: &TrainConfig) -> Vec<String> {
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::to_value(saved), serde_json::to_value(now))

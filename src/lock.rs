@@ -61,10 +61,6 @@ impl OutLock {
                 if holder.is_empty() { "pid unknown".to_string() } else { format!("pid {holder}") }
             );
         }
-        file.set_len(0)
-            .and_then(|_| file.rewind())
-            .and_then(|_| write!(file, "{}", std::process::id()))
-            .with_context(|| format!("{}: cannot write the lock file", path.display()))?;
         for sub in OUT_FOLDERS {
             let p = out.join(sub);
             if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
@@ -75,6 +71,11 @@ impl OutLock {
             }
         }
         crate::files::remove_stale_temps(out);
+        // The pid goes in last: a lock file naming this run says its cleanup is done.
+        file.set_len(0)
+            .and_then(|_| file.rewind())
+            .and_then(|_| write!(file, "{}", std::process::id()))
+            .with_context(|| format!("{}: cannot write the lock file", path.display()))?;
         Ok(OutLock { _file: file, path })
     }
 

@@ -714,80 +714,109 @@ fn a_second_run_on_the_same_folder_is_refused_naming_the_first() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// Kills `args` at `kills` random moments (resuming after each), then checks that every file
-/// parses, that no temporary file is left once the next run has started, and that the final
-/// model equals an uninterrupted run's bit for bit. Returns the moments (ms) used.
-fn kill_at_random_moments(name: &str, args: &[&str], kills: usize, seed: u64) -> Vec<u64> {
+/// What [`kill_at_random_moments`] saw.
+struct KillReport {
+    /// Milliseconds after the start of each attempt.
+    moments: Vec<u64>,
+    /// Runs killed while still running.
+    interrupted: usize,
+    /// Runs that finished before their moment came (each compared with the reference).
+    completed: usize,
+}
+
+/// Runs `args` again and again (resuming from the checkpoint when there is one), killing each
+/// run at a random moment within an uninterrupted run's length. After every kill each file
+/// left parses, and once a run had taken the lock no temporary file of an earlier run is left;
+/// every run that completes, and a last one, must give the reference model bit for bit.
+fn kill_at_random_moments(name: &str, args: &[&str], kills: usize, seed: u64) -> KillReport {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let reference = temp_dir(&format!("{name}-reference"));
     let start = Instant::now();
     let o = run_within(bin().args(args).arg("--out").arg(&reference), 1800);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Moments spread over a whole run's length (a resumed run is shorter: some kills come
-    // after it finished, which must be harmless too).
     let window_ms = start.elapsed().as_millis() as u64 + 1;
     let out = temp_dir(name);
-    let checkpoint = out.join("checkpoints");
-    let mut moments = Vec::new();
-    for _ in 0..kills {
-        let resume =
-            checkpoint.exists() && std::fs::read_dir(&checkpoint).unwrap().next().is_some();
+    let same_model = |out: &Path| {
+        for e in std::fs::read_dir(reference.join("models"))
+            .unwrap()
+            .flatten()
+        {
+            let theirs = std::fs::read(out.join("models").join(e.file_name())).unwrap();
+            assert!(
+                std::fs::read(e.path()).unwrap() == theirs,
+                "the model differs from an uninterrupted run's"
+            );
+        }
+    };
+    let spawn = || {
         let mut cmd = bin();
         cmd.args(args)
             .arg("--out")
             .arg(&out)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if resume {
+        if out
+            .join("checkpoints")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+        {
             cmd.arg("--resume");
         }
-        let mut child = cmd.spawn().unwrap();
+        cmd.spawn().unwrap()
+    };
+    let mut report = KillReport {
+        moments: Vec::new(),
+        interrupted: 0,
+        completed: 0,
+    };
+    for _ in 0..kills {
+        let mut child = spawn();
         let ms = rng.random_range(0..window_ms);
-        moments.push(ms);
+        report.moments.push(ms);
         std::thread::sleep(Duration::from_millis(ms));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        // Whatever the moment, what is there parses (temporary files are checked after the
-        // next run has started, which removes those of the dead run).
-        every_file_parses_ignoring_temps(&out);
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success());
+            same_model(&out);
+            report.completed += 1;
+            // Start the next attempt afresh, over this run's files.
+            std::fs::remove_dir_all(out.join("checkpoints")).unwrap();
+        } else {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            report.interrupted += 1;
+        }
+        let locked = std::fs::read_to_string(out.join(ferrograd::lock::LOCK_FILE))
+            .is_ok_and(|s| s == child.id().to_string());
+        every_file_parses_leaving_temps_of(&out, locked.then_some(child.id()));
     }
-    let resume = checkpoint.exists() && std::fs::read_dir(&checkpoint).unwrap().next().is_some();
-    let mut cmd = bin();
-    cmd.args(args).arg("--out").arg(&out);
-    if resume {
-        cmd.arg("--resume");
-    }
-    let o = run_within(&mut cmd, 1800);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A last run completes whatever is left; then no temporary file may remain anywhere.
+    assert!(spawn().wait().unwrap().success());
+    same_model(&out);
     assert!(every_file_parses(&out) > 0);
-    let tag = out
-        .join("models")
-        .read_dir()
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name();
-    let a = std::fs::read(reference.join("models").join(&tag)).unwrap();
-    let b = std::fs::read(out.join("models").join(&tag)).unwrap();
-    assert!(
-        a == b,
-        "the resumed model differs from the uninterrupted one"
-    );
-    moments
+    report
 }
 
-fn every_file_parses_ignoring_temps(dir: &Path) {
+/// Every file in `dir` parses; temporary files are allowed only when `only_of` is `None` (no
+/// run has cleaned up yet) or they belong to that pid (the run just killed).
+fn every_file_parses_leaving_temps_of(dir: &Path, only_of: Option<u32>) {
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             if e.file_type().unwrap().is_dir() {
-                pending.push(p);
+                if !name.contains(".ferrograd-tmp-") {
+                    pending.push(p);
+                }
             } else if name.contains(".ferrograd-tmp-") {
-                continue;
+                if let Some(pid) = only_of {
+                    assert!(
+                        name.contains(&format!(".ferrograd-tmp-{pid}-")),
+                        "stale temporary file {}",
+                        p.display()
+                    );
+                }
             } else if name.starts_with("checkpoint_") {
                 Checkpoint::load(&p).unwrap();
             } else if name.ends_with(".msgpack") {
@@ -814,7 +843,8 @@ fn kills_at_random_moments_leave_files_that_parse_and_resume_to_the_same_bits() 
         "--hidden",
         "512,512",
     ];
-    kill_at_random_moments("kills", &args, 6, 12);
+    let r = kill_at_random_moments("kills", &args, 6, 12);
+    assert_eq!(r.interrupted + r.completed, 6);
 }
 
 /// The evidence: 50 SIGKILLs of a real 3-epoch MNIST run. Needs the MNIST files:
@@ -835,9 +865,12 @@ fn fifty_kills_of_a_real_mnist_run() {
         &dir,
     ];
     let start = Instant::now();
-    let moments = kill_at_random_moments("mnist-kills", &args, 50, 50);
+    let r = kill_at_random_moments("mnist-kills", &args, 50, 50);
     println!(
-        "50 kills at {moments:?} ms after start; every artifact parsed, no temporary file left, resumed bit-identically; {:.0} s",
+        "50 attempts, killed at {:?} ms: {} runs interrupted, {} completed before their moment (each bit-identical); every artifact parsed, no stale temporary file; {:.0} s",
+        r.moments,
+        r.interrupted,
+        r.completed,
         start.elapsed().as_secs_f64()
     );
 }
