@@ -26,6 +26,25 @@ pub const MAX_UNPACKED_BYTES: u64 = 512 << 20;
 /// Most entries in the CIFAR-10 archive (the real one has 9).
 pub const MAX_ARCHIVE_ENTRIES: usize = 64;
 
+/// Most parameters in a model a run builds: 2²⁸ (1 GiB of `f32`; training holds about four
+/// times that with gradients and optimizer buffers).
+pub const MAX_PARAMETERS: u64 = 1 << 28;
+
+/// Refuses layer sizes `sizes` (inputs first) whose parameters pass [`MAX_PARAMETERS`].
+pub fn check_parameters(sizes: &[usize]) -> Result<()> {
+    let count: u64 = sizes
+        .windows(2)
+        .map(|w| (w[0] as u64 + 1).saturating_mul(w[1] as u64))
+        .fold(0, u64::saturating_add);
+    if count > MAX_PARAMETERS {
+        bail!(
+            "a model of layers {:?} has {count} parameters, more than the {MAX_PARAMETERS} accepted",
+            &sizes[..sizes.len().min(8)]
+        );
+    }
+    Ok(())
+}
+
 /// Environment variable overriding [`DEFAULT_DATA_MEMORY`]: bytes, or a number with a
 /// `K`, `M` or `G` suffix (powers of 1024).
 pub const DATA_MEMORY_VAR: &str = "FERROGRAD_MAX_DATA_MEMORY";

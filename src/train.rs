@@ -207,7 +207,8 @@ impl TrainConfig {
         ];
         match checks.into_iter().find(|(ok, _)| !ok) {
             Some((_, message)) => bail!("{message}"),
-            None => Ok(()),
+            // The hidden layers alone, before the data says the inputs and classes.
+            None => crate::limits::check_parameters(&self.hidden),
         }
     }
 
@@ -410,6 +411,10 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
     crate::validate::training_rows(&splits, config.val_fraction)?;
     let quiet = options.quiet;
     let classes = splits.train.classes.len();
+    let mut sizes = vec![splits.train.dim()];
+    sizes.extend(&config.hidden);
+    sizes.push(classes);
+    crate::limits::check_parameters(&sizes)?;
     let model = build_model(config, splits.train.dim(), classes);
     let params = model.parameters();
     let mut optimizer: Box<dyn Optimizer<f32>> = match config.optimizer {

@@ -408,6 +408,7 @@ fn archive_bombs_and_half_good_archives_leave_nothing_behind() {
 #[test]
 fn a_failed_download_leaves_no_folder() {
     let dir = temp_dir("download");
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
     let o = run_within(
         bin()
             .current_dir(&dir)

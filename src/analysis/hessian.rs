@@ -292,7 +292,10 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
     let gradient_norm = op.gradient().iter().map(|g| g * g).sum::<f64>().sqrt();
     let setup = start.elapsed().as_secs_f64();
 
-    let progress = bar(opts.iters + opts.probes + opts.slq_runs * opts.slq_steps);
+    // A Krylov space of an n×n operator has at most n dimensions: steps beyond n add nothing
+    // but the cost of reorthogonalising against the basis (quadratic in the steps).
+    let (iters, slq_steps) = (opts.iters.min(n), opts.slq_steps.min(n).max(2));
+    let progress = bar(iters + opts.probes + opts.slq_runs * slq_steps);
     let mut hvps = 0usize;
     let mut apply = |v: &[f64]| {
         hvps += 1;
@@ -305,7 +308,7 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
         &mut apply,
         n,
         opts.top_k,
-        opts.iters,
+        iters,
         opts.tol,
         opts.smallest,
         opts.seed,
@@ -321,7 +324,7 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
         &mut apply,
         n,
         opts.slq_runs,
-        opts.slq_steps,
+        slq_steps,
         0.01,
         400,
         opts.seed + 2,

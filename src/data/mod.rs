@@ -409,6 +409,9 @@ fn missing_error(name: DatasetName, data_dir: Option<&Path>, why: &anyhow::Error
 /// files whose decoded size would pass the memory budget ([`DataBudget::from_env`]) and a
 /// training set whose images differ in size from the test set's.
 pub fn load_dataset(name: DatasetName, data_dir: Option<&Path>) -> Result<(Dataset, Dataset)> {
+    if let Some(d) = data_dir.filter(|d| !d.is_dir()) {
+        bail!("{}: --data-dir is not a folder", d.display());
+    }
     let mut budget = DataBudget::from_env()?;
     let local = Path::new("data").join(name.folder());
     // Temporary folders of a killed download or extraction, whose writer is gone.
