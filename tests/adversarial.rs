@@ -95,43 +95,10 @@ fn train_cmd(out: &Path, extra: &[&str]) -> Command {
     c
 }
 
-/// Every file ferrograd leaves in `dir` parses as what its name says; returns how many.
+/// Every file ferrograd leaves in `dir` parses as what its name says, and no temporary file
+/// is there at all; returns how many files there are.
 fn every_file_parses(dir: &Path) -> usize {
-    let mut n = 0;
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            assert!(
-                !name.contains(".ferrograd-tmp-"),
-                "temporary file left: {}",
-                p.display()
-            );
-            if e.file_type().unwrap().is_dir() {
-                pending.push(p);
-                continue;
-            }
-            n += 1;
-            if name.starts_with("checkpoint_") {
-                Checkpoint::load(&p).unwrap();
-            } else if name.ends_with(".msgpack") {
-                ModelFile::load(&p).unwrap();
-            } else if name.ends_with(".json") {
-                serde_json::from_slice::<serde_json::Value>(&std::fs::read(&p).unwrap()).unwrap();
-            } else if name.ends_with(".png") {
-                image::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            } else {
-                assert_eq!(
-                    name,
-                    ferrograd::lock::LOCK_FILE,
-                    "unexpected file {}",
-                    p.display()
-                );
-            }
-        }
-    }
-    n
+    every_file_parses_leaving_temps_of(dir, Some(0))
 }
 
 // ─── 1. Files written where they should not be ──────────────────────────────────────────────
@@ -798,9 +765,11 @@ fn kill_at_random_moments(name: &str, args: &[&str], kills: usize, seed: u64) ->
     report
 }
 
-/// Every file in `dir` parses; temporary files are allowed only when `only_of` is `None` (no
-/// run has cleaned up yet) or they belong to that pid (the run just killed).
-fn every_file_parses_leaving_temps_of(dir: &Path, only_of: Option<u32>) {
+/// Every file in `dir` parses (the lock file aside); temporary files are allowed only when
+/// `only_of` is `None` (no run has cleaned up yet) or they belong to that pid (the run just
+/// killed). Returns how many files there are besides temporary ones.
+fn every_file_parses_leaving_temps_of(dir: &Path, only_of: Option<u32>) -> usize {
+    let mut n = 0;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
@@ -826,9 +795,18 @@ fn every_file_parses_leaving_temps_of(dir: &Path, only_of: Option<u32>) {
                 serde_json::from_slice::<serde_json::Value>(&std::fs::read(&p).unwrap()).unwrap();
             } else if name.ends_with(".png") {
                 image::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            } else {
+                assert_eq!(
+                    name,
+                    ferrograd::lock::LOCK_FILE,
+                    "unexpected file {}",
+                    p.display()
+                );
             }
+            n += usize::from(!name.contains(".ferrograd-tmp-"));
         }
     }
+    n
 }
 
 #[test]
