@@ -1,55 +1,21 @@
-//! Files ferrograd writes: atomic writes, the model format, and the results JSON.
+//! The model format, and where a run's models are found.
 //!
-//! Every file is written to a temporary file in the same folder and renamed into place, so a
-//! crash at any moment leaves either the old file or the new one, never a torn one.
+//! Every file is written through [`write_atomic`] (see [`crate::files`]), so a crash at any
+//! moment leaves either the old file or the new one, never a torn one.
 
 use crate::nn::{Activation, Linear, Mlp};
 use crate::Tensor;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename), creating folders.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create folder", dir.display()))?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        bail!("{}: cannot write: {e}", path.display());
-    }
-    Ok(())
-}
+pub use crate::files::write_atomic;
+pub use crate::limits::MAX_MODEL_BYTES;
 
 /// The model format's name, stored in every model file.
 pub const MODEL_FORMAT: &str = "ferrograd-mlp";
 /// The current model format version.
 pub const MODEL_FORMAT_VERSION: u32 = 1;
-/// Largest model file accepted (bytes).
-pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 /// Largest layer width accepted.
 pub const MAX_WIDTH: usize = 1 << 20;
 /// Largest number of weights in one layer accepted.
@@ -158,6 +124,13 @@ impl ModelFile {
         if a.len() < 2 || a.iter().any(|&s| s == 0 || s > MAX_WIDTH) {
             bail!("{o}: implausible architecture {a:?}");
         }
+        if a.len() - 2 > crate::limits::MAX_HIDDEN_LAYERS {
+            bail!(
+                "{o}: {} hidden layers, more than the {} accepted",
+                a.len() - 2,
+                crate::limits::MAX_HIDDEN_LAYERS
+            );
+        }
         if self.layers.len() != a.len() - 1 {
             bail!("{o}: {} layers for architecture {a:?}", self.layers.len());
         }
@@ -186,7 +159,11 @@ impl ModelFile {
         if Activation::parse(&self.activation).is_none() {
             bail!("{o}: unknown activation {:?}", self.activation);
         }
-        if self.input_shape.len() != 2 || self.input_shape[0] * self.input_shape[1] != a[0] {
+        let inputs = self
+            .input_shape
+            .iter()
+            .try_fold(1usize, |n, &s| n.checked_mul(s));
+        if self.input_shape.len() != 2 || inputs != Some(a[0]) {
             bail!(
                 "{o}: input shape {:?} does not give {} inputs",
                 self.input_shape,
@@ -232,19 +209,10 @@ impl ModelFile {
         write_atomic(path, &self.to_bytes()?)
     }
 
-    /// Reads and validates a model file; the file's size is checked before it is read.
+    /// Reads and validates a model file: a regular file of at most [`MAX_MODEL_BYTES`],
+    /// checked before it is read.
     pub fn load(path: &Path) -> Result<ModelFile> {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
-        if meta.len() > MAX_MODEL_BYTES {
-            bail!(
-                "{}: {} bytes is too large for a model file",
-                path.display(),
-                meta.len()
-            );
-        }
-        let bytes =
-            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let bytes = crate::files::read_regular(path, MAX_MODEL_BYTES, "model file")?;
         Self::from_bytes(&bytes, path)
     }
 }

@@ -7,6 +7,8 @@ use ferrograd::artifacts::newest_model;
 use ferrograd::build_info::BuildInfo;
 use ferrograd::data::{self, DatasetName};
 use ferrograd::figures::GridOptions;
+use ferrograd::limits;
+use ferrograd::lock::OutLock;
 use ferrograd::nn::{Activation, Init};
 use ferrograd::plot::{self, Chart, Series};
 use ferrograd::predict::PredictReport;
@@ -20,7 +22,7 @@ use std::path::{Path, PathBuf};
 #[command(name = "ferrograd", version = version(), about, long_about = None)]
 pub struct Cli {
     /// Threads for ferrograd's kernels and for OpenBLAS (default: all cores).
-    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=limits::MAX_THREADS as i64))]
     pub threads: Option<u32>,
 
     #[command(subcommand)]
@@ -108,19 +110,48 @@ fn fraction(s: &str) -> std::result::Result<f64, String> {
 #[derive(Clone, Debug)]
 pub struct HiddenSizes(pub Vec<usize>);
 
-fn hidden_sizes(s: &str) -> std::result::Result<HiddenSizes, String> {
+/// A comma-separated list of at most `most` whole numbers in `1..=max`, each called `what`.
+fn bounded_list(
+    s: &str,
+    what: &str,
+    most: usize,
+    max: usize,
+) -> std::result::Result<Vec<usize>, String> {
     if s.trim().is_empty() {
-        return Err("needs at least one layer width, e.g. 128,128,128".into());
+        return Err(format!("needs at least one {what}"));
     }
-    s.split(',')
+    let items: Vec<&str> = s.split(',').collect();
+    if items.len() > most {
+        return Err(format!("{} {what}s, at most {most} accepted", items.len()));
+    }
+    items
+        .into_iter()
         .map(|w| match w.trim().parse::<usize>() {
-            Ok(0) => Err("layer widths must be positive, got 0".to_string()),
-            Ok(v) if v > 1 << 16 => Err(format!("layer width {v} is larger than 65536")),
-            Ok(v) => Ok(v),
-            Err(_) => Err(format!("{w:?} is not a layer width")),
+            Ok(v) if (1..=max).contains(&v) => Ok(v),
+            Ok(v) => Err(format!("{what} {v} is outside 1..={max}")),
+            Err(_) => Err(format!("{w:?} is not a {what}")),
         })
-        .collect::<std::result::Result<Vec<usize>, String>>()
-        .map(HiddenSizes)
+        .collect()
+}
+
+fn hidden_sizes(s: &str) -> std::result::Result<HiddenSizes, String> {
+    bounded_list(
+        s,
+        "layer width",
+        limits::MAX_HIDDEN_LAYERS,
+        limits::MAX_CLI_WIDTH,
+    )
+    .map(HiddenSizes)
+}
+
+fn thread_counts(s: &str) -> std::result::Result<HiddenSizes, String> {
+    bounded_list(
+        s,
+        "thread count",
+        limits::MAX_THREAD_COUNTS,
+        limits::MAX_THREADS,
+    )
+    .map(HiddenSizes)
 }
 
 /// The settings of `train` and `compare`.
@@ -130,7 +161,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub dataset: Option<DatasetName>,
     /// Passes over the training set.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=limits::MAX_EPOCHS as i64))]
     pub epochs: u32,
     /// Images per step.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -367,7 +398,7 @@ pub struct ScalingArgs {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub steps: u32,
     /// Thread counts to compare, comma-separated.
-    #[arg(long, default_value = "1,2", value_parser = hidden_sizes)]
+    #[arg(long, default_value = "1,2", value_parser = thread_counts)]
     pub threads_list: HiddenSizes,
     /// Artifacts folder (plots go to <out>/plots/, JSON to <out>/results/).
     #[arg(long, default_value = "artifacts")]
@@ -410,6 +441,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let args = &t.args;
             let dataset = choose_dataset(args.dataset, args.data_dir.as_deref())?;
             report_data_source(dataset, args.data_dir.as_deref());
+            let _lock = OutLock::acquire(&args.out)?;
             let config = args.config(dataset, t.activation);
             train::train_and_save(&config, args.grid.options(), t.resume)?;
             Ok(())
@@ -521,6 +553,7 @@ fn analyze_all() -> Result<()> {
 
 fn compare(args: &TrainArgs) -> Result<()> {
     let dataset = choose_dataset(args.dataset, args.data_dir.as_deref())?;
+    let _lock = OutLock::acquire(&args.out)?;
     report_data_source(dataset, args.data_dir.as_deref());
     let mut runs = Vec::new();
     for activation in [Activation::Relu, Activation::Tanh] {
@@ -596,6 +629,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
         None => newest_model(&args.out.join("models"))?,
     };
     let loaded = ferrograd::load_model(&path)?;
+    let _lock = OutLock::acquire(&args.out)?;
     let own = DatasetName::parse(&loaded.file.dataset);
     let dataset = match (args.dataset, own) {
         (Some(d), Some(o)) if d != o && !args.allow_dataset_mismatch => bail!(
@@ -612,14 +646,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
     };
     report_data_source(dataset, args.data_dir.as_deref());
     let (_, test) = ferrograd::load_dataset(dataset, args.data_dir.as_deref())?;
-    if test.dim() != loaded.file.architecture[0] {
-        bail!(
-            "{}: the model takes {} inputs, {dataset} images have {}",
-            path.display(),
-            loaded.file.architecture[0],
-            test.dim()
-        );
-    }
+    ferrograd::validate::model_fits(&loaded.file, &path, &test)?;
     let prediction = ferrograd::predict(&loaded.mlp, &test.features);
     let scores = ferrograd::predict::score(&prediction.labels, &test.labels, test.classes.len());
     // A model scored on another dataset gets its own grid: the model's own stays.
@@ -789,6 +816,7 @@ fn scaling(a: &ScalingArgs) -> Result<()> {
         );
     }
     let json = a.json;
+    let _lock = OutLock::acquire(&a.out)?;
     let report = scaling::measure(a.steps as usize, &a.threads_list.0, |p| {
         if !json {
             println!(
@@ -831,6 +859,7 @@ fn hessian(a: &HessianArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => newest_model(&a.out.join("models"))?,
     };
+    let _lock = OutLock::acquire(&a.out)?;
     if let Some(d) = a.dataset {
         report_data_source(d, a.data_dir.as_deref());
     } else if let Some(d) = ferrograd::artifacts::ModelFile::load(&model)

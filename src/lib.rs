@@ -51,9 +51,13 @@ pub mod prelude {
 pub mod analysis;
 pub mod artifacts;
 pub mod blas;
+pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod figures;
+pub mod files;
+pub mod limits;
+pub mod lock;
 pub mod nn;
 pub mod optim;
 pub mod plot;
@@ -63,3 +67,4 @@ pub mod progress;
 pub mod prompt;
 pub mod threads;
 pub mod train;
+pub mod validate;

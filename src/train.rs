@@ -5,11 +5,9 @@ use crate::artifacts::{write_atomic, ModelFile, Normalisation};
 use crate::build_info::BuildInfo;
 use crate::data::{self, Dataset, DatasetName, Splits};
 use crate::nn::{Activation, Init, Mlp, Module};
-use crate::optim::{
-    backward_and_step, clip_grad_norm, Adam, LrSchedule, Optimizer, OptimizerState, Schedule, Sgd,
-};
+use crate::optim::{backward_and_step, clip_grad_norm, Adam, LrSchedule, Optimizer, Schedule, Sgd};
 use crate::{no_grad, Tensor};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array2, Axis};
 use rand::rngs::StdRng;
@@ -143,27 +141,74 @@ impl TrainConfig {
         }
     }
 
-    /// Checks the settings a parser cannot (combinations); `Err` names the setting.
+    /// Checks every setting and their combinations against [`crate::limits`] (a
+    /// configuration may come from a file, not only from the command line); `Err` names the
+    /// setting.
     pub fn validate(&self) -> Result<()> {
-        if self.epochs == 0 || self.batch_size == 0 {
-            bail!("epochs and batch size must be positive");
+        use crate::limits::{MAX_BATCH, MAX_CLI_WIDTH, MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_THREADS};
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        let checks: [(bool, String); 12] = [
+            (
+                (1..=MAX_EPOCHS).contains(&self.epochs),
+                format!("epochs must be in 1..={MAX_EPOCHS}, got {}", self.epochs),
+            ),
+            (
+                (1..=MAX_BATCH).contains(&self.batch_size),
+                format!("batch size must be in 1..={MAX_BATCH}, got {}", self.batch_size),
+            ),
+            (
+                positive(self.lr),
+                format!("learning rate must be positive, got {}", self.lr),
+            ),
+            (
+                !self.hidden.is_empty()
+                    && self.hidden.len() <= MAX_HIDDEN_LAYERS
+                    && self.hidden.iter().all(|w| (1..=MAX_CLI_WIDTH).contains(w)),
+                format!(
+                    "--hidden needs 1 to {MAX_HIDDEN_LAYERS} widths in 1..={MAX_CLI_WIDTH}, got {} widths {:?}",
+                    self.hidden.len(),
+                    &self.hidden[..self.hidden.len().min(8)]
+                ),
+            ),
+            (
+                (0.0..1.0).contains(&self.val_fraction),
+                format!("validation fraction must be in [0, 1), got {}", self.val_fraction),
+            ),
+            (
+                (0.0..1.0).contains(&self.momentum),
+                format!("momentum must be in [0, 1), got {}", self.momentum),
+            ),
+            (
+                non_negative(self.weight_decay),
+                format!("weight decay must be ≥ 0, got {}", self.weight_decay),
+            ),
+            (
+                positive(self.gamma) && non_negative(self.min_lr),
+                format!("gamma must be positive and min-lr ≥ 0, got {} and {}", self.gamma, self.min_lr),
+            ),
+            (
+                (1..=MAX_EPOCHS).contains(&self.step_every),
+                format!("step-every must be in 1..={MAX_EPOCHS}, got {}", self.step_every),
+            ),
+            (
+                self.warmup_epochs <= MAX_EPOCHS,
+                format!("warm-up must be at most {MAX_EPOCHS} epochs, got {}", self.warmup_epochs),
+            ),
+            (
+                self.clip_grad_norm.is_none_or(positive),
+                format!("clip-grad-norm must be positive, got {:?}", self.clip_grad_norm),
+            ),
+            (
+                (1..=MAX_THREADS).contains(&self.threads),
+                format!("threads must be in 1..={MAX_THREADS}, got {}", self.threads),
+            ),
+        ];
+        match checks.into_iter().find(|(ok, _)| !ok) {
+            Some((_, message)) => bail!("{message}"),
+            // The hidden layers alone, before the data says the inputs and classes.
+            None => crate::limits::check_parameters(&self.hidden),
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            bail!("learning rate must be positive, got {}", self.lr);
-        }
-        if self.hidden.is_empty() || self.hidden.contains(&0) {
-            bail!(
-                "--hidden needs at least one positive width, got {:?}",
-                self.hidden
-            );
-        }
-        if !(0.0..1.0).contains(&self.val_fraction) {
-            bail!(
-                "validation fraction must be in [0, 1), got {}",
-                self.val_fraction
-            );
-        }
-        Ok(())
     }
 
     /// The file-name suffix of this run's artifacts: `<activation>_<dataset>`.
@@ -350,93 +395,11 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Write a checkpoint here (atomically) after every epoch.
     pub checkpoint: Option<PathBuf>,
-    /// Continue from this checkpoint instead of starting afresh.
-    pub resume: Option<Checkpoint>,
+    /// Continue from this checkpoint (read from the path given) instead of starting afresh.
+    pub resume: Option<(Checkpoint, PathBuf)>,
 }
 
-/// The checkpoint format's name.
-pub const CHECKPOINT_FORMAT: &str = "ferrograd-checkpoint";
-/// The current checkpoint format version.
-/// Version 2 keeps the optimizer's step count as an integer (version 1 kept it as an f32
-/// among the buffers, exact only to 2²⁴ steps).
-pub const CHECKPOINT_FORMAT_VERSION: u32 = 2;
-
-/// Everything needed to continue a run exactly: weights, optimizer state, the epochs done
-/// (which fix the schedule's position and, replayed, the shuffling generator's state) and the
-/// history so far.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// Always [`CHECKPOINT_FORMAT`].
-    pub format: String,
-    /// [`CHECKPOINT_FORMAT_VERSION`] when written.
-    pub format_version: u32,
-    /// The run's configuration; a resumed run must have the same.
-    pub config: TrainConfig,
-    /// Epochs completed.
-    pub epochs_done: usize,
-    /// The weights after those epochs.
-    pub model: ModelFile,
-    /// Steps the optimizer has taken (Adam's bias correction depends on it).
-    pub optimizer_steps: u64,
-    /// The optimizer's buffers (shape, values), in `Optimizer::state` order.
-    pub optimizer_state: Vec<(Vec<usize>, Vec<f32>)>,
-    /// Metrics of the epochs done.
-    pub history: Vec<EpochMetrics>,
-    /// Seconds of training so far.
-    pub train_seconds: f64,
-}
-
-/// The two fields every file format of ferrograd's starts with.
-#[derive(Deserialize)]
-struct FormatHeader {
-    format: String,
-    format_version: u32,
-}
-
-impl Checkpoint {
-    /// Reads and validates a checkpoint file.
-    pub fn load(path: &Path) -> Result<Checkpoint> {
-        let meta = std::fs::metadata(path)
-            .with_context(|| format!("{}: no checkpoint to resume from", path.display()))?;
-        if meta.len() > crate::artifacts::MAX_MODEL_BYTES {
-            bail!(
-                "{}: {} bytes is too large for a checkpoint",
-                path.display(),
-                meta.len()
-            );
-        }
-        let bytes =
-            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let not_ours = |e: rmp_serde::decode::Error| {
-            anyhow!("{}: not a ferrograd checkpoint ({e})", path.display())
-        };
-        // The format and version first, so that a file of another version is named as such
-        // rather than reported as a missing field.
-        let header: FormatHeader = rmp_serde::from_slice(&bytes).map_err(not_ours)?;
-        if header.format != CHECKPOINT_FORMAT || header.format_version != CHECKPOINT_FORMAT_VERSION
-        {
-            bail!(
-                "{}: checkpoint format {:?} version {}, this ferrograd reads {CHECKPOINT_FORMAT:?} version {CHECKPOINT_FORMAT_VERSION}; train afresh without --resume",
-                path.display(),
-                header.format,
-                header.format_version
-            );
-        }
-        let c: Checkpoint = rmp_serde::from_slice(&bytes).map_err(not_ours)?;
-        // The weights go through the model file's checks (shapes, finiteness).
-        c.model.validate(path)?;
-        for (shape, values) in &c.optimizer_state {
-            if shape.iter().product::<usize>() != values.len() {
-                bail!(
-                    "{}: optimizer buffer of shape {shape:?} holds {} values",
-                    path.display(),
-                    values.len()
-                );
-            }
-        }
-        Ok(c)
-    }
-}
+pub use crate::checkpoint::{Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION};
 
 /// The checkpoint path of a run: `<out>/checkpoints/checkpoint_<tag>.msgpack`.
 pub fn checkpoint_path(config: &TrainConfig) -> PathBuf {
@@ -451,8 +414,13 @@ pub fn checkpoint_path(config: &TrainConfig) -> PathBuf {
 /// becomes NaN or infinite (the last checkpoint, from the last good epoch, stays as it was).
 pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Result<TrainReport> {
     config.validate()?;
+    crate::validate::training_rows(&splits, config.val_fraction)?;
     let quiet = options.quiet;
     let classes = splits.train.classes.len();
+    let mut sizes = vec![splits.train.dim()];
+    sizes.extend(&config.hidden);
+    sizes.push(classes);
+    crate::limits::check_parameters(&sizes)?;
     let model = build_model(config, splits.train.dim(), classes);
     let params = model.parameters();
     let mut optimizer: Box<dyn Optimizer<f32>> = match config.optimizer {
@@ -474,29 +442,10 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
     let train = &splits.train;
     let mut total_seconds = 0.0;
     let mut first_epoch = 0;
-    if let Some(c) = options.resume {
-        if c.config != *config {
-            bail!("the checkpoint was written by a run with other settings; resume with the same options, or train afresh without --resume");
-        }
-        for (p, saved) in model.layers.iter().zip(&c.model.layers) {
-            p.weight.set_value(ndarray::ArrayD::from_shape_vec(
-                ndarray::IxDyn(&saved.weight_shape),
-                saved.weight.clone(),
-            )?);
-            p.bias.set_value(ndarray::ArrayD::from_shape_vec(
-                ndarray::IxDyn(&[saved.bias.len()]),
-                saved.bias.clone(),
-            )?);
-        }
-        let buffers = c
-            .optimizer_state
-            .into_iter()
-            .map(|(shape, v)| ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        optimizer.set_state(OptimizerState {
-            steps: c.optimizer_steps,
-            buffers,
-        });
+    if let Some((c, origin)) = options.resume {
+        let steps_per_epoch = train.len().div_ceil(config.batch_size);
+        c.check_resume(config, &model.sizes(), steps_per_epoch, &origin)?;
+        c.restore(&model, optimizer.as_mut())?;
         // Replaying the shuffles of the epochs done puts the generator where it was.
         for _ in 0..c.epochs_done {
             data::shuffled_batches(train.len(), config.batch_size, &mut rng);
@@ -602,31 +551,22 @@ pub fn train_on(config: &TrainConfig, splits: Splits, options: RunOptions) -> Re
         }
         epochs.push(m);
         if let Some(path) = &options.checkpoint {
-            let optimizer_state = optimizer.state();
-            let checkpoint = Checkpoint {
-                format: CHECKPOINT_FORMAT.into(),
-                format_version: CHECKPOINT_FORMAT_VERSION,
-                config: config.clone(),
-                epochs_done: epoch + 1,
-                model: ModelFile::from_mlp(
-                    &model,
-                    config.dataset.as_str(),
-                    [train.height, train.width],
-                    train.classes.clone(),
-                    normalisation(config.dataset),
-                ),
-                optimizer_steps: optimizer_state.steps,
-                optimizer_state: optimizer_state
-                    .buffers
-                    .into_iter()
-                    .map(|a| (a.shape().to_vec(), a.iter().copied().collect()))
-                    .collect(),
-                history: epochs.clone(),
-                train_seconds: total_seconds,
-            };
-            let bytes =
-                rmp_serde::to_vec_named(&checkpoint).context("cannot encode the checkpoint")?;
-            write_atomic(path, &bytes)?;
+            let model_file = ModelFile::from_mlp(
+                &model,
+                config.dataset.as_str(),
+                [train.height, train.width],
+                train.classes.clone(),
+                normalisation(config.dataset),
+            );
+            Checkpoint::capture(
+                config,
+                epoch + 1,
+                model_file,
+                optimizer.as_ref(),
+                &epochs,
+                total_seconds,
+            )
+            .save(path)?;
         }
     }
     let (test_loss, test_accuracy) = evaluate(&model, &splits.test);
@@ -781,7 +721,7 @@ pub fn train_and_save(
     config.validate()?;
     let checkpoint = checkpoint_path(config);
     let resume = if resume {
-        Some(Checkpoint::load(&checkpoint)?)
+        Some((Checkpoint::load(&checkpoint)?, checkpoint.clone()))
     } else {
         None
     };

@@ -56,8 +56,13 @@ fn idx_header_claiming_gigabytes_is_refused_or_costs_nothing() {
     let b = idx::encode(&[10_000_000, 4096, 4096], &[1, 2, 3]);
     let e = err_of(idx::parse_images_bytes(&b, origin()));
     assert!(e.contains("some/file.bin"), "{e}");
-    // A plausible header (1 GiB) over 3 bytes: reported as truncated, memory grows with the data.
+    // 1 GiB of pixels is 5 GiB decoded: over the default memory budget, refused by name.
     let b = idx::encode(&[1024, 1024, 1024], &[1, 2, 3]);
+    let e = err_of(idx::parse_images_bytes(&b, origin()));
+    assert!(e.contains("FERROGRAD_MAX_DATA_MEMORY"), "{e}");
+    // A header within the budget (512 MiB) over 3 bytes: reported as truncated; the untouched
+    // reservation costs no memory.
+    let b = idx::encode(&[512, 1024, 1024], &[1, 2, 3]);
     let e = err_of(idx::parse_images_bytes(&b, origin()));
     assert!(e.contains("truncated"), "{e}");
 }
@@ -90,6 +95,7 @@ fn idx_label_count_differs_from_image_count() {
         &dir,
         "train-images-idx3-ubyte",
         "train-labels-idx1-ubyte",
+        &mut ferrograd::limits::DataBudget::new(1 << 30),
     ));
     assert!(
         e.contains("train-labels-idx1-ubyte") && e.contains("2 labels for 3 images"),

@@ -117,7 +117,11 @@ fn cifar_archive_is_unpacked_and_loaded() {
     std::fs::write(&archive, tar_gz(&refs)).unwrap();
     let dest = dir.join("out");
     cifar::unpack(&archive, &dest).unwrap();
-    let (train, test) = data::load_cifar(&dest.join(cifar::FOLDER)).unwrap();
+    let (train, test) = data::load_cifar(
+        &dest.join(cifar::FOLDER),
+        &mut ferrograd::limits::DataBudget::new(1 << 30),
+    )
+    .unwrap();
     assert_eq!(train.labels, vec![0, 1, 2, 3, 4]);
     assert_eq!(test.labels, vec![9]);
     // A gray pixel (R = G = B = v) keeps its value: the luma weights sum to 1.

@@ -10,7 +10,7 @@ use crate::nn::{Linear, Mlp, Module};
 use crate::plot::{self, Chart, Series};
 use crate::tensor::functional::hvp_from_grads;
 use crate::{enable_grad, grad, Tensor};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ndarray::{Array2, ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -239,6 +239,24 @@ pub struct HessianReport {
     pub build: BuildInfo,
 }
 
+/// Bytes the analysis will hold at its peak, from the model's sizes and the options: the
+/// Lanczos basis (one vector of every parameter per step), the gradient graph (a few copies of
+/// the parameters) and the activations of the samples, all in `f64`.
+fn memory_estimate(file: &ModelFile, opts: &HessianOptions, samples: usize) -> u64 {
+    let params: u64 = file
+        .architecture
+        .windows(2)
+        .map(|w| (w[0] as u64 + 1) * w[1] as u64)
+        .sum();
+    let widths: u64 = file.architecture.iter().map(|&w| w as u64).sum();
+    let steps = opts.iters.max(opts.slq_steps) as u64;
+    8u64.saturating_mul(
+        params
+            .saturating_mul(steps + 8)
+            .saturating_add((samples as u64).saturating_mul(widths).saturating_mul(8)),
+    )
+}
+
 /// Runs what `opts` asks for (the extreme eigenvalues always; the trace and the density on
 /// request) and writes the results and plots.
 pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, PathBuf)> {
@@ -255,15 +273,10 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
         })?,
     };
     let (train, _) = data::load_dataset(dataset, opts.data_dir.as_deref())?;
-    if train.dim() != file.architecture[0] {
-        bail!(
-            "{}: the model takes {} inputs, {dataset} images have {}",
-            opts.model.display(),
-            file.architecture[0],
-            train.dim()
-        );
-    }
+    crate::validate::model_fits(&file, &opts.model, &train)?;
     let sample = train.head(opts.samples);
+    crate::limits::DataBudget::from_env()?
+        .charge(&opts.model, memory_estimate(&file, opts, sample.len()))?;
     let model = to_f64(&file.to_mlp());
     let x = sample.features.mapv(f64::from);
     let op = HessianOperator::new(&model, &x, &sample.labels);
@@ -271,10 +284,13 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
     let gradient_norm = op.gradient().iter().map(|g| g * g).sum::<f64>().sqrt();
     let setup = start.elapsed().as_secs_f64();
 
-    let products = opts.iters
+    // A Krylov space of an n×n operator has at most n dimensions: steps beyond n add nothing
+    // but the cost of reorthogonalising against the basis (quadratic in the steps).
+    let (iters, slq_steps) = (opts.iters.min(n), opts.slq_steps.min(n).max(2));
+    let products = iters
         + if opts.trace { opts.probes } else { 0 }
         + if opts.density {
-            opts.slq_runs * opts.slq_steps
+            opts.slq_runs * slq_steps
         } else {
             0
         };
@@ -294,7 +310,7 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
         &mut apply,
         n,
         opts.top_k,
-        opts.iters,
+        iters,
         opts.tol,
         opts.smallest,
         opts.seed,
@@ -313,7 +329,7 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
             &mut apply,
             n,
             opts.slq_runs,
-            opts.slq_steps,
+            slq_steps,
             0.01,
             400,
             opts.seed + 2,

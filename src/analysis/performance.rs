@@ -233,6 +233,7 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
     let mut sizes = vec![train.dim()];
     sizes.extend(&opts.hidden);
     sizes.push(train.classes.len());
+    crate::limits::check_parameters(&sizes)?;
     let model = Mlp::<f32>::new(&sizes, opts.activation, Init::Xavier, opts.seed);
     let params = model.parameters();
     let mut sgd = Sgd::new(0.9);

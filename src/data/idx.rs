@@ -4,9 +4,9 @@
 //! u32 sizes, then the bytes in row-major order. Images have 3 dimensions, labels 1.
 //! Every header is checked, and its sizes bounded, before the data is allocated.
 
+use crate::limits::{try_vec, DataBudget, DEFAULT_DATA_MEMORY};
 use anyhow::{bail, Context, Result};
-use flate2::read::GzDecoder;
-use std::fs::File;
+use flate2::read::MultiGzDecoder;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
@@ -31,7 +31,8 @@ pub struct IdxImages {
     pub pixels: Vec<u8>,
 }
 
-/// Wraps `input` in a gzip decoder when it starts with gzip's magic bytes.
+/// Wraps `input` in a gzip decoder when it starts with gzip's magic bytes; every member of a
+/// multi-member file (what `cat a.gz b.gz` makes, valid per RFC 1952) is read.
 fn decompressing<'a, R: std::io::BufRead + 'a>(
     mut input: R,
     path: &Path,
@@ -40,15 +41,15 @@ fn decompressing<'a, R: std::io::BufRead + 'a>(
         .fill_buf()
         .with_context(|| format!("{}: cannot read", path.display()))?;
     Ok(if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(GzDecoder::new(input))
+        Box::new(MultiGzDecoder::new(input))
     } else {
         Box::new(input)
     })
 }
 
-/// Opens `path`, decompressing when it starts with gzip's magic bytes.
+/// Opens `path` (a regular file only), decompressing when it starts with gzip's magic bytes.
 fn open(path: &Path) -> Result<Box<dyn Read>> {
-    let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let file = crate::files::open_regular(path)?;
     decompressing(BufReader::new(file), path)
 }
 
@@ -99,10 +100,11 @@ fn header(r: &mut dyn Read, path: &Path, dims: usize, kind: &str) -> Result<Vec<
     Ok(sizes)
 }
 
-/// Reads exactly `len` payload bytes and checks that nothing follows. Memory grows with the
-/// bytes that actually arrive, so a header that lies about its size costs nothing.
+/// Reads exactly `len` payload bytes (already charged to a budget) and checks that nothing
+/// follows. The buffer is reserved once, fallibly; pages that no byte reaches are never touched,
+/// so a header that lies about its size costs address space, not memory.
 fn payload(r: &mut dyn Read, len: usize, path: &Path) -> Result<Vec<u8>> {
-    let mut data = Vec::with_capacity(len.min(1 << 24));
+    let mut data = try_vec(len, path)?;
     let got = r
         .take(len as u64)
         .read_to_end(&mut data)
@@ -124,22 +126,37 @@ fn payload(r: &mut dyn Read, len: usize, path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-/// Reads an IDX image file (3 dimensions: count, rows, cols).
-pub fn read_images(path: &Path) -> Result<IdxImages> {
-    parse_images(&mut *open(path)?, path)
+/// Bytes a loaded dataset holds per pixel: the raw byte and its `f32` feature.
+pub const BYTES_PER_PIXEL: u64 = 1 + 4;
+/// Bytes a loaded dataset holds per label: the raw byte and its `usize` label.
+pub const BYTES_PER_LABEL: u64 = 1 + 8;
+
+/// Reads an IDX image file (3 dimensions: count, rows, cols), charging what it will cost
+/// decoded to `budget` from the header, before reading the pixels.
+pub fn read_images(path: &Path, budget: &mut DataBudget) -> Result<IdxImages> {
+    parse_images(&mut *open(path)?, path, budget)
 }
 
-/// Parses IDX image bytes (gzipped or raw); `origin` names them in errors.
+/// Parses IDX image bytes (gzipped or raw) under the default budget; `origin` names them in
+/// errors.
 pub fn parse_images_bytes(bytes: &[u8], origin: &Path) -> Result<IdxImages> {
-    parse_images(&mut *decompressing(bytes, origin)?, origin)
+    let mut budget = DataBudget::new(DEFAULT_DATA_MEMORY);
+    parse_images(&mut *decompressing(bytes, origin)?, origin, &mut budget)
 }
 
-/// Parses IDX label bytes (gzipped or raw); `origin` names them in errors.
+/// Parses IDX label bytes (gzipped or raw) under the default budget; `origin` names them in
+/// errors.
 pub fn parse_labels_bytes(bytes: &[u8], classes: usize, origin: &Path) -> Result<Vec<u8>> {
-    parse_labels(&mut *decompressing(bytes, origin)?, classes, origin)
+    let mut budget = DataBudget::new(DEFAULT_DATA_MEMORY);
+    parse_labels(
+        &mut *decompressing(bytes, origin)?,
+        classes,
+        origin,
+        &mut budget,
+    )
 }
 
-fn parse_images(r: &mut dyn Read, path: &Path) -> Result<IdxImages> {
+fn parse_images(r: &mut dyn Read, path: &Path, budget: &mut DataBudget) -> Result<IdxImages> {
     let s = header(&mut *r, path, 3, "image")?;
     let (count, rows, cols) = (s[0], s[1], s[2]);
     if count > MAX_ITEMS || rows == 0 || cols == 0 || rows > MAX_SIDE || cols > MAX_SIDE {
@@ -155,6 +172,7 @@ fn parse_images(r: &mut dyn Read, path: &Path) -> Result<IdxImages> {
             path.display()
         );
     }
+    budget.charge(path, len as u64 * BYTES_PER_PIXEL)?;
     let pixels = payload(r, len, path)?;
     Ok(IdxImages {
         count,
@@ -165,15 +183,21 @@ fn parse_images(r: &mut dyn Read, path: &Path) -> Result<IdxImages> {
 }
 
 /// Reads an IDX label file (1 dimension); every label must be below `classes`.
-pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
-    parse_labels(&mut *open(path)?, classes, path)
+pub fn read_labels(path: &Path, classes: usize, budget: &mut DataBudget) -> Result<Vec<u8>> {
+    parse_labels(&mut *open(path)?, classes, path, budget)
 }
 
-fn parse_labels(r: &mut dyn Read, classes: usize, path: &Path) -> Result<Vec<u8>> {
+fn parse_labels(
+    r: &mut dyn Read,
+    classes: usize,
+    path: &Path,
+    budget: &mut DataBudget,
+) -> Result<Vec<u8>> {
     let s = header(&mut *r, path, 1, "label")?;
     if s[0] > MAX_ITEMS {
         bail!("{}: header claims {} labels", path.display(), s[0]);
     }
+    budget.charge(path, s[0] as u64 * BYTES_PER_LABEL)?;
     let labels = payload(r, s[0], path)?;
     if let Some((i, &l)) = labels
         .iter()

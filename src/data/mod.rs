@@ -13,6 +13,7 @@ pub mod cifar;
 pub mod download;
 pub mod idx;
 
+use crate::limits::DataBudget;
 use anyhow::{bail, Context, Result};
 use download::Checksum;
 use flate2::read::GzDecoder;
@@ -373,19 +374,20 @@ pub fn locate(name: DatasetName, data_dir: Option<&Path>) -> Option<PathBuf> {
     }
 }
 
-/// `dir/stem.gz` or `dir/stem`, whichever exists.
+/// `dir/stem.gz` or `dir/stem`, whichever exists (whatever it is: a FIFO or a folder under a
+/// data file's name is then refused by name when opened, not passed over for a download).
 fn idx_file(dir: &Path, stem: &str) -> Option<PathBuf> {
     [dir.join(format!("{stem}.gz")), dir.join(stem)]
         .into_iter()
-        .find(|p| p.is_file())
+        .find(|p| p.exists())
 }
 
 fn cifar_folder(dir: &Path) -> Option<PathBuf> {
     [dir.join(cifar::FOLDER), dir.to_path_buf()]
         .into_iter()
         .find(|d| {
-            d.join(cifar::TEST_FILE).is_file()
-                && cifar::TRAIN_FILES.iter().all(|f| d.join(f).is_file())
+            d.join(cifar::TEST_FILE).exists()
+                && cifar::TRAIN_FILES.iter().all(|f| d.join(f).exists())
         })
 }
 
@@ -394,25 +396,45 @@ pub fn available_locally(name: DatasetName, data_dir: Option<&Path>) -> bool {
     name == DatasetName::Digits || locate(name, data_dir).is_some()
 }
 
-/// Downloads the dataset's files (from `$FERROGRAD_MIRROR/<file>` when set) into `dest`.
+/// Downloads the dataset's files into `dest` (from `$FERROGRAD_MIRROR/<file>` when set).
+///
+/// Everything arrives in a temporary folder beside `dest`; only when every file is there and
+/// matches its checksum are they moved into `dest`, so a failure leaves no folder behind and
+/// never a part of a dataset that a later run could take for the whole.
 fn download_into(name: DatasetName, dest: &Path) -> Result<()> {
     let (base, files) = sources(name);
     let base = std::env::var(MIRROR_VAR).unwrap_or_else(|_| base.to_string());
-    for (file, checksum) in files {
-        let target = dest.join(file);
-        if target.is_file()
-            && download::file_digest(&target, &checksum).is_ok_and(|d| d == checksum.expected())
-        {
-            continue;
+    let tmp = crate::files::temp_path(dest)?;
+    std::fs::create_dir_all(&tmp)
+        .with_context(|| format!("{}: cannot create folder", tmp.display()))?;
+    let result = (|| -> Result<()> {
+        let mut fetched = Vec::new();
+        for (file, checksum) in &files {
+            let target = dest.join(file);
+            if target.is_file()
+                && download::file_digest(&target, checksum).is_ok_and(|d| d == checksum.expected())
+            {
+                continue;
+            }
+            eprintln!("downloading {base}/{file} to {}", target.display());
+            download::download(
+                &format!("{}/{file}", base.trim_end_matches('/')),
+                &tmp.join(file),
+                checksum,
+            )?;
+            fetched.push(*file);
         }
-        eprintln!("downloading {base}/{file} to {}", target.display());
-        download::download(
-            &format!("{}/{file}", base.trim_end_matches('/')),
-            &target,
-            &checksum,
-        )?;
-    }
-    Ok(())
+        std::fs::create_dir_all(dest)
+            .with_context(|| format!("{}: cannot create folder", dest.display()))?;
+        for file in fetched {
+            std::fs::rename(tmp.join(file), dest.join(file)).with_context(|| {
+                format!("{}: cannot move into place", dest.join(file).display())
+            })?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
 }
 
 fn missing_error(name: DatasetName, data_dir: Option<&Path>, why: &anyhow::Error) -> anyhow::Error {
@@ -432,10 +454,21 @@ fn missing_error(name: DatasetName, data_dir: Option<&Path>, why: &anyhow::Error
     )
 }
 
-/// Loads a dataset's training and test sets, finding (or downloading) its files.
+/// Loads a dataset's training and test sets, finding (or downloading) its files; refuses
+/// files whose decoded size would pass the memory budget ([`DataBudget::from_env`]) and a
+/// training set whose images differ in size from the test set's.
 pub fn load_dataset(name: DatasetName, data_dir: Option<&Path>) -> Result<(Dataset, Dataset)> {
-    match name {
-        DatasetName::Digits => load_digits(),
+    if let Some(d) = data_dir.filter(|d| !d.is_dir()) {
+        bail!("{}: --data-dir is not a folder", d.display());
+    }
+    let mut budget = DataBudget::from_env()?;
+    let local = download_folder(name);
+    // Temporary folders of a killed download or extraction, whose writer is gone.
+    if let Some(root) = local.parent() {
+        crate::files::remove_stale_temps(root);
+    }
+    let (dir, (train, test)) = match name {
+        DatasetName::Digits => return load_digits(),
         DatasetName::Mnist | DatasetName::Fashion => {
             let dir = match search_folders(name, data_dir)
                 .into_iter()
@@ -443,60 +476,61 @@ pub fn load_dataset(name: DatasetName, data_dir: Option<&Path>) -> Result<(Datas
             {
                 Some(d) => d,
                 None => {
-                    let dest = download_folder(name);
-                    download_into(name, &dest).map_err(|e| missing_error(name, data_dir, &e))?;
-                    dest
+                    download_into(name, &local).map_err(|e| missing_error(name, data_dir, &e))?;
+                    local
                 }
             };
-            let train = load_idx_pair(name, &dir, IDX_FILES[0], IDX_FILES[1])?;
-            let test = load_idx_pair(name, &dir, IDX_FILES[2], IDX_FILES[3])?;
-            Ok((train, test))
+            let train = load_idx_pair(name, &dir, IDX_FILES[0], IDX_FILES[1], &mut budget)?;
+            let test = load_idx_pair(name, &dir, IDX_FILES[2], IDX_FILES[3], &mut budget)?;
+            (dir, (train, test))
         }
         DatasetName::Cifar10 => {
-            let folders = search_folders(name, data_dir);
-            let found = folders.iter().find_map(|d| cifar_folder(d));
-            let dir = match found {
-                Some(d) => d,
-                None => {
-                    let archive_dir = folders
-                        .iter()
-                        .find(|d| d.join("cifar-10-binary.tar.gz").is_file())
-                        .cloned();
-                    let archive_dir = match archive_dir {
-                        Some(d) => d,
-                        None => {
-                            let dest = download_folder(name);
-                            download_into(name, &dest)
-                                .map_err(|e| missing_error(name, data_dir, &e))?;
-                            dest
-                        }
-                    };
-                    let dest = download_folder(name);
-                    cifar::unpack(&archive_dir.join("cifar-10-binary.tar.gz"), &dest)?;
-                    cifar_folder(&dest).with_context(|| {
-                        format!(
-                            "{}: the archive did not contain the CIFAR-10 batches",
-                            dest.display()
-                        )
-                    })?
-                }
-            };
-            load_cifar(&dir)
+            let dir = find_or_unpack_cifar(data_dir, &local)?;
+            let sets = load_cifar(&dir, &mut budget)?;
+            (dir, sets)
         }
+    };
+    crate::validate::same_images(&train, &test, &dir)?;
+    Ok((train, test))
+}
+
+/// The `cifar-10-batches-bin` folder: found, or unpacked from an archive found or downloaded.
+fn find_or_unpack_cifar(data_dir: Option<&Path>, local: &Path) -> Result<PathBuf> {
+    let name = DatasetName::Cifar10;
+    let folders = search_folders(name, data_dir);
+    if let Some(d) = folders.iter().find_map(|d| cifar_folder(d)) {
+        return Ok(d);
     }
+    let archive_dir = match folders
+        .iter()
+        .find(|d| d.join("cifar-10-binary.tar.gz").is_file())
+    {
+        Some(d) => d.clone(),
+        None => {
+            download_into(name, local).map_err(|e| missing_error(name, data_dir, &e))?;
+            local.to_path_buf()
+        }
+    };
+    cifar::unpack(&archive_dir.join("cifar-10-binary.tar.gz"), local)?;
+    cifar_folder(local).with_context(|| {
+        format!(
+            "{}: the archive did not contain the CIFAR-10 batches",
+            local.display()
+        )
+    })
 }
 
 /// Loads the CIFAR-10 batches of a `cifar-10-batches-bin` folder (grayscale).
-pub fn load_cifar(dir: &Path) -> Result<(Dataset, Dataset)> {
+pub fn load_cifar(dir: &Path, budget: &mut DataBudget) -> Result<(Dataset, Dataset)> {
     let mut features = Vec::new();
     let mut labels = Vec::new();
     for f in cifar::TRAIN_FILES {
-        let (x, y) = cifar::read(&dir.join(f))?;
+        let (x, y) = cifar::read(&dir.join(f), budget)?;
         features.extend(x);
         labels.extend(y);
     }
     let train = cifar_dataset(features, labels);
-    let (x, y) = cifar::read(&dir.join(cifar::TEST_FILE))?;
+    let (x, y) = cifar::read(&dir.join(cifar::TEST_FILE), budget)?;
     Ok((train, cifar_dataset(x, y)))
 }
 
@@ -512,14 +546,21 @@ fn cifar_dataset(features: Vec<f32>, labels: Vec<u8>) -> Dataset {
     }
 }
 
-/// Loads one IDX images/labels pair, checking that they belong together.
-pub fn load_idx_pair(name: DatasetName, dir: &Path, images: &str, labels: &str) -> Result<Dataset> {
+/// Loads one IDX images/labels pair, checking that they belong together; both files' decoded
+/// sizes are charged to `budget` from their headers.
+pub fn load_idx_pair(
+    name: DatasetName,
+    dir: &Path,
+    images: &str,
+    labels: &str,
+    budget: &mut DataBudget,
+) -> Result<Dataset> {
     let ip =
         idx_file(dir, images).with_context(|| format!("{}: no {images}(.gz)", dir.display()))?;
     let lp =
         idx_file(dir, labels).with_context(|| format!("{}: no {labels}(.gz)", dir.display()))?;
-    let img = idx::read_images(&ip)?;
-    let lab = idx::read_labels(&lp, 10)?;
+    let img = idx::read_images(&ip, budget)?;
+    let lab = idx::read_labels(&lp, 10, budget)?;
     if img.count != lab.len() {
         bail!(
             "{}: {} labels for {} images in {}",
@@ -530,11 +571,10 @@ pub fn load_idx_pair(name: DatasetName, dir: &Path, images: &str, labels: &str) 
         );
     }
     let d = img.rows * img.cols;
-    let features = Array2::from_shape_vec(
-        (img.count, d),
-        img.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
-    )
-    .expect("IDX sizes were checked");
+    let mut pixels = crate::limits::try_vec(img.pixels.len(), &ip)?;
+    pixels.extend(img.pixels.iter().map(|&p| p as f32 / 255.0));
+    drop(img.pixels);
+    let features = Array2::from_shape_vec((img.count, d), pixels).expect("IDX sizes were checked");
     Ok(Dataset {
         name,
         features,

@@ -57,6 +57,34 @@ impl<T: Element> Drop for Node<T> {
         // SAFETY: `value` is not touched again; this is the only place it is dropped.
         let value = unsafe { ManuallyDrop::take(&mut self.value) };
         pool::recycle(value.into_inner());
+        if let Some(op) = self.op.take() {
+            release_graph(op);
+        }
+    }
+}
+
+/// Drops a graph without recursing: left to itself, dropping the last handle on a chain of N
+/// recorded ops drops N nested nodes, and a chain as long as a user's loop overflows the stack.
+/// Each input this drop would free gives up its own op to a loop here first, so the node itself
+/// then drops with no graph behind it.
+fn release_graph<T: Element>(op: Op<T>) {
+    let mut freed_here = false;
+    op.for_each_input(|x| freed_here |= Rc::strong_count(&x.0) == 1);
+    if !freed_here {
+        return; // Every input outlives this op: nothing below it is dropped now.
+    }
+    let mut pending: Vec<Tensor<T>> = Vec::new();
+    op.for_each_input(|x| pending.push(x.clone()));
+    drop(op);
+    while let Some(mut t) = pending.pop() {
+        if let Some(node) = Rc::get_mut(&mut t.0) {
+            if let Some(op) = node.op.take() {
+                op.for_each_input(|x| pending.push(x.clone()));
+            }
+            if let Some(g) = node.grad.get_mut().take() {
+                pending.push(g);
+            }
+        }
     }
 }
 
