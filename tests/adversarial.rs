@@ -612,6 +612,8 @@ fn forged_checkpoints_are_refused_naming_the_field() {
 fn resuming_does_not_depend_on_how_out_is_spelled_and_names_what_differs() {
     let (out, path, good) = checkpointed_run("spelling", &["--epochs", "3", "--hidden", "8"]);
     let mut c = good.clone();
+    // As if written after the first epoch: its counters say one epoch too.
+    c.optimizer_steps /= 3;
     c.epochs_done = 1;
     c.history.truncate(1);
     c.save(&path).unwrap();

@@ -25,13 +25,16 @@ pub fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
-/// The standard error of a run that must fail as the CLI promises: exit code 1 and a message
-/// on one line.
+/// The error of a run that must fail as the CLI promises: exit code 1 and a message on one
+/// line. Standard error may also hold the one informational line that says where a dataset
+/// was taken from (`data: <name> from <folder>`); nothing else.
 pub fn one_line_error(out: &Output) -> String {
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    err
+    let all = String::from_utf8_lossy(&out.stderr).into_owned();
+    let lines: Vec<&str> = all.lines().filter(|l| !l.starts_with("data: ")).collect();
+    assert_eq!(lines.len(), 1, "{all}");
+    assert!(lines[0].starts_with("error: "), "{all}");
+    format!("{}\n", lines[0])
 }
 
 /// A valid two-layer model file (4 → 3 → 2) small enough to damage by hand.
