@@ -436,6 +436,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Some(t) = cli.threads {
         ferrograd::threads::set_threads(t as usize).map_err(anyhow::Error::msg)?;
     }
+    if !matches!(cli.command, Command::Info { .. }) {
+        ferrograd::limits::check_address_space_for_blas()?;
+    }
     match cli.command {
         Command::Train(t) => {
             let args = &t.args;

@@ -47,27 +47,86 @@ fn parent_of(path: &Path) -> &Path {
 
 /// Writes `bytes` to `path` atomically (exclusive temporary file, fsync, rename), creating
 /// folders. A crash at any moment leaves the old file or the new one, never a torn one.
+///
+/// The folder is opened once (`O_DIRECTORY | O_NOFOLLOW`) and the temporary file is created,
+/// and renamed, relative to that descriptor: a symbolic link planted at the folder's name —
+/// before the run or while it runs — is refused, and one swapped in after the open cannot
+/// redirect the write, because the path is never looked up again.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent_of(path);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("{}: cannot create folder", dir.display()))?;
     let tmp = temp_path(path)?;
+    let (tmp_name, final_name) = (c_name(&tmp)?, c_name(path)?);
+    let folder = open_folder_nofollow(dir)
+        .with_context(|| format!("{}: cannot write into {}", path.display(), dir.display()))?;
     let result = (|| -> std::io::Result<()> {
-        let mut f = create_exclusive(&tmp)?;
+        let mut f = create_exclusive_in(&folder, &tmp_name)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+        use std::os::fd::AsRawFd;
+        let fd = folder.as_raw_fd();
+        // SAFETY: both names are NUL-terminated and both descriptors are the open folder.
+        if unsafe { libc::renameat(fd, tmp_name.as_ptr(), fd, final_name.as_ptr()) } != 0 {
+            return Err(std::io::Error::last_os_error());
         }
+        // Make the rename itself durable.
+        let _ = folder.sync_all();
         Ok(())
     })();
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
+        use std::os::fd::AsRawFd;
+        // SAFETY: a NUL-terminated name relative to the open folder.
+        unsafe { libc::unlinkat(folder.as_raw_fd(), tmp_name.as_ptr(), 0) };
         bail!("{}: cannot write: {e}", path.display());
     }
     Ok(())
+}
+
+/// The last component of `path` as a C string.
+fn c_name(path: &Path) -> Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file path", path.display()))?;
+    std::ffi::CString::new(name.as_bytes())
+        .with_context(|| format!("{}: a NUL byte in the name", path.display()))
+}
+
+/// Opens `dir` as a folder, refusing a symbolic link at its last component.
+fn open_folder_nofollow(dir: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
+                std::io::Error::other("it is a link or a file where ferrograd writes a folder")
+            } else {
+                e
+            }
+        })
+}
+
+/// Creates `name` inside the open `folder` for writing, failing if anything is already there.
+fn create_exclusive_in(folder: &File, name: &std::ffi::CStr) -> std::io::Result<File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a NUL-terminated name relative to an open folder; the descriptor returned is
+    // owned by the File from here on.
+    let fd = unsafe {
+        libc::openat(
+            folder.as_raw_fd(),
+            name.as_ptr(),
+            flags,
+            0o644 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    Ok(unsafe { File::from_raw_fd(fd) })
 }
 
 /// The writer's pid in a temporary name of ours, or `None` when `name` is not one.

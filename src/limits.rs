@@ -25,6 +25,10 @@ pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 pub const MAX_UNPACKED_BYTES: u64 = 512 << 20;
 /// Most entries in the CIFAR-10 archive (the real one has 9).
 pub const MAX_ARCHIVE_ENTRIES: usize = 64;
+/// Bytes accepted from one download: the largest file ferrograd fetches is the CIFAR-10
+/// archive (about 163 MB), so a server streaming without end is cut off here, long before
+/// a disk fills.
+pub const MAX_DOWNLOAD_BYTES: u64 = 256 << 20;
 
 /// Most parameters in a model a run builds: 2²⁸ (1 GiB of `f32`; training holds about four
 /// times that with gradients and optimizer buffers).
@@ -105,6 +109,27 @@ impl DataBudget {
         }
         self.used = total;
         Ok(())
+    }
+}
+
+/// The least address space (`ulimit -v`) a computing command accepts with OpenBLAS: below
+/// about this, OpenBLAS's first GEMM cannot map its buffers and its allocator waits for
+/// memory for ever instead of failing (seen: a hang at 400,000 KiB, work at 800,000 KiB).
+pub const MIN_ADDRESS_SPACE_FOR_OPENBLAS: u64 = 768 << 20;
+
+/// Refuses, in one line, to start work that would reach OpenBLAS under an address-space limit
+/// it cannot run in (a hang otherwise); nothing to check for the pure-Rust GEMM.
+pub fn check_address_space_for_blas() -> anyhow::Result<()> {
+    if !cfg!(feature = "openblas") {
+        return Ok(());
+    }
+    match address_space_limit() {
+        Some(limit) if limit < MIN_ADDRESS_SPACE_FOR_OPENBLAS => anyhow::bail!(
+            "the address-space limit (ulimit -v) of {} MiB is below the {} MiB OpenBLAS needs for its GEMM buffers (it would wait for memory for ever); raise the limit, or use a build without --features openblas",
+            limit >> 20,
+            MIN_ADDRESS_SPACE_FOR_OPENBLAS >> 20
+        ),
+        _ => Ok(()),
     }
 }
 

@@ -852,3 +852,83 @@ fn fifty_kills_of_a_real_mnist_run() {
         start.elapsed().as_secs_f64()
     );
 }
+
+/// Links planted while a run is going — where its artifact folders will be made, or in place
+/// of a folder it already writes into — are never followed: the run writes into the folder
+/// it opened, or fails in one line; the victim's file is untouched either way.
+#[test]
+fn links_planted_during_a_run_never_redirect_a_write() {
+    for swap_checkpoints in [false, true] {
+        planted_during_a_run(swap_checkpoints);
+    }
+}
+
+fn planted_during_a_run(swap_checkpoints: bool) {
+    let out = temp_dir(&format!("midrun-links-{swap_checkpoints}"));
+    let victim = temp_dir(&format!("midrun-victim-{swap_checkpoints}"));
+    let names = ["models", "results", "plots", "predicted_images"];
+    for n in names {
+        std::fs::write(victim.join(format!("{n}.bin")), b"PRECIOUS").unwrap();
+    }
+    let mut child = train_cmd(&out, &["--epochs", "60", "--hidden", "64"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first checkpoint, then plant links at every folder the run will write.
+    let start = Instant::now();
+    while !out.join("checkpoints").exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for sub in names {
+        std::os::unix::fs::symlink(&victim, out.join(sub)).unwrap();
+    }
+    if swap_checkpoints {
+        // The folder it already writes checkpoints into becomes a link.
+        std::fs::rename(out.join("checkpoints"), out.join("checkpoints_moved")).unwrap();
+        std::os::unix::fs::symlink(&victim, out.join("checkpoints")).unwrap();
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let victim_files: Vec<_> = std::fs::read_dir(&victim)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        victim_files.len(),
+        names.len(),
+        "files appeared in the victim: {victim_files:?}"
+    );
+    for n in names {
+        assert_eq!(
+            std::fs::read(victim.join(format!("{n}.bin"))).unwrap(),
+            b"PRECIOUS"
+        );
+    }
+    // The artifacts could not be written where links stand: the run says so in one line.
+    assert!(!status.success());
+    let lines: Vec<_> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("data: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("link"), "{stderr}");
+}
+
+/// Under a small `ulimit -v` OpenBLAS's allocator waits for memory for ever at the first GEMM;
+/// the OpenBLAS build refuses in one line instead, and the pure-Rust build just runs.
+#[test]
+fn a_small_address_space_limit_is_refused_or_survived_never_a_hang() {
+    let out = temp_dir("small-ulimit");
+    let o = run_within(
+        with_memory_limit(&mut train_cmd(&out, &["--epochs", "1"]), 400 << 20),
+        60,
+    );
+    if cfg!(feature = "openblas") {
+        let e = one_line_error(&o);
+        assert!(e.contains("ulimit -v"), "{e}");
+    } else {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}

@@ -324,3 +324,54 @@ fn walk(d: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A server that streams without end (no Content-Length) is cut off at the download limit,
+/// and one that announces more than the limit is refused before a byte is written; nothing
+/// is left either way.
+#[test]
+fn endless_or_oversized_downloads_are_cut_off_and_leave_nothing() {
+    use ferrograd::limits::MAX_DOWNLOAD_BYTES;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let mut s = stream.unwrap();
+            let mut req = [0u8; 2048];
+            let n = s.read(&mut req).unwrap_or(0);
+            let line = String::from_utf8_lossy(&req[..n]).to_string();
+            if line.contains("/huge") {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    MAX_DOWNLOAD_BYTES * 4
+                );
+                let _ = s.write_all(head.as_bytes());
+                continue;
+            }
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            // Zeros until the client hangs up, bounded so the thread always ends.
+            let chunk = vec![0u8; 1 << 16];
+            let mut sent = 0u64;
+            while sent < 2 * MAX_DOWNLOAD_BYTES && s.write_all(&chunk).is_ok() {
+                sent += chunk.len() as u64;
+            }
+        }
+    });
+    let dir = temp_dir("endless");
+    let sha: &'static str = Box::leak("0".repeat(64).into_boxed_str());
+    for path in ["endless", "huge"] {
+        let dest = dir.join(format!("{path}.bin"));
+        let e = download(
+            &format!("http://{addr}/{path}"),
+            &dest,
+            &Checksum::Sha256(sha),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("more than"), "{path}: {e}");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "{path}: left files"
+        );
+    }
+}

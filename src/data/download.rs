@@ -138,6 +138,13 @@ fn fetch(url: &str, tmp: &Path, checksum: &Checksum) -> Result<()> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
     );
+    let most = crate::limits::MAX_DOWNLOAD_BYTES;
+    if length.is_some_and(|n| n > most) {
+        bail!(
+            "{url}: the server announces {} bytes, more than the {most} any dataset file has",
+            length.unwrap_or(0)
+        );
+    }
     let mut hasher = Hasher::new(checksum);
     let mut received = 0u64;
     let mut buf = vec![0u8; 1 << 16];
@@ -152,6 +159,9 @@ fn fetch(url: &str, tmp: &Path, checksum: &Checksum) -> Result<()> {
         out.write_all(&buf[..n])
             .with_context(|| format!("{}: cannot write", tmp.display()))?;
         received += n as u64;
+        if received > most {
+            bail!("{url}: more than {most} bytes, more than any dataset file has; the file was discarded");
+        }
         bar.set_position(received);
     }
     bar.finish_and_clear();
