@@ -171,6 +171,22 @@ impl Checkpoint {
                 self.epochs_done
             );
         }
+        // The metrics a run always has (the validation ones are NaN without a validation set).
+        let fraction = |x: f64| (0.0..=1.0).contains(&x);
+        if let Some(m) = self.history.iter().find(|m| {
+            !(m.train_loss.is_finite()
+                && m.test_loss.is_finite()
+                && fraction(m.train_accuracy)
+                && fraction(m.test_accuracy)
+                && m.lr.is_finite()
+                && m.seconds.is_finite()
+                && m.seconds >= 0.0)
+        }) {
+            bail!(
+                "{o}: the history's epoch {} holds a metric that no run produces (NaN, infinite, or an accuracy outside 0..1)",
+                m.epoch
+            );
+        }
         if !(self.train_seconds.is_finite() && self.train_seconds >= 0.0) {
             bail!(
                 "{o}: training time {} is not a duration",

@@ -575,7 +575,8 @@ fn forged_checkpoints_are_refused_naming_the_field() {
     let args = ["--epochs", "2", "--hidden", "8", "--optimizer", "adam"];
     let (out, path, good) = checkpointed_run("forged", &args);
     type Forge = fn(&mut Checkpoint);
-    let forgeries: [(Forge, &str); 10] = [
+    let forgeries: [(Forge, &str); 11] = [
+        (|c| c.history[0].train_loss = f64::NAN, "history's epoch 1"),
         (|c| c.epochs_done = 1_000_000_000_000, "epochs done"),
         (|c| c.epochs_done = 1, "history"),
         (|c| c.config.epochs = 1_000_000_000_000, "epochs must be"),
