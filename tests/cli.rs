@@ -3,21 +3,9 @@
 
 mod common;
 
-use common::{bin, one_line_error, temp_dir};
+use common::{bin, one_line_error, run, temp_dir};
 
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn png_size(path: &Path) -> (u32, u32) {
     let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

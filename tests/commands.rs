@@ -4,23 +4,12 @@
 
 mod common;
 
-use common::{bin, temp_dir};
+use common::{bin, run, temp_dir};
 use ferrograd::data::{idx, DatasetName};
 use ferrograd::prompt::{ask_dataset, parse_choice};
 use std::io::Cursor;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// A usage error: exit code 2, one line on standard error.
 fn usage_error(out: &Output) -> String {

@@ -65,3 +65,15 @@ pub fn small_model() -> ModelFile {
         ],
     }
 }
+
+/// Runs `cmd` and asserts that it succeeded, showing both outputs if it did not.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
