@@ -8,7 +8,7 @@ use ferrograd::Tensor;
 
 #[test]
 fn handwritten_and_autograd_steps_give_the_same_weights() {
-    for activation in [Activation::Relu, Activation::Tanh, Activation::Sigmoid] {
+    for &activation in Activation::ALL {
         let model = Mlp::<f32>::new(&[12, 9, 7, 4], activation, Init::Xavier, 3);
         let mut hand = HandwrittenMlp::from_mlp(&model);
         let params = model.parameters();

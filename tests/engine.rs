@@ -412,18 +412,20 @@ fn updating_inside_backward_gives_the_same_bits_as_after_it() {
 
 #[test]
 fn linear_backward_without_a_graph_gives_the_same_bits_as_with_one() {
-    use ferrograd::tensor::ops::LinearActivation;
+    use ferrograd::tensor::ops::Activation;
     // 100 × 300 rows span two blocks of the bias gradient's blocked sum.
     let x = Tensor::<f32>::rand_normal(&[100, 300], 0.0, 1.0, 1).with_grad();
     let w = Tensor::<f32>::rand_normal(&[300, 50], 0.0, 0.1, 2).with_grad();
     let b = Tensor::<f32>::rand_normal(&[50], 0.0, 0.1, 3).with_grad();
     let g = Tensor::<f32>::rand_normal(&[100, 50], 0.0, 1.0, 4);
-    for act in [
-        LinearActivation::Identity,
-        LinearActivation::Relu,
-        LinearActivation::Tanh,
-    ] {
-        let out = x.linear_act(&w, Some(&b), act);
+    for act in [None]
+        .into_iter()
+        .chain(Activation::ALL.iter().copied().map(Some))
+    {
+        let out = match act {
+            Some(act) => x.linear_act(&w, Some(&b), act),
+            None => x.linear(&w, Some(&b)),
+        };
         let inputs = [x.clone(), w.clone(), b.clone()];
         // Without a graph of the gradient the arrays are used directly; with one, tensor ops.
         let fast = grad(&[out.clone()], &inputs, Some(&[g.clone()]), false);

@@ -3,7 +3,7 @@
 //! with the same GEMM backend, the same update rule and the same data.
 
 use crate::nn::{Activation, Mlp};
-use crate::tensor::ops::{relu, sigmoid};
+use crate::tensor::ops::activation::{Function, Visit};
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 
 /// The weights and momentum buffers of an MLP trained by explicit formulas.
@@ -29,6 +29,36 @@ fn sgd_update<D: ndarray::Dimension>(
         *v = momentum * *v + g + weight_decay * *y;
         *y -= lr * *v;
     });
+}
+
+/// `z ← f(z + b)` for the activation `F`: its definition, written out as a loop.
+struct BiasActivation<'a, 'b>(&'a mut Array2<f32>, ArrayView2<'b, f32>);
+
+impl Visit for BiasActivation<'_, '_> {
+    type Output = ();
+    fn visit<F: Function>(self) {
+        Zip::from(self.0)
+            .and_broadcast(&self.1)
+            .for_each(|z, &b| *z = F::value(*z + b));
+    }
+}
+
+/// `d ← d · f'(z)` for the activation `F`, given the kept output `h = f(z)` and, for an
+/// activation whose derivative needs it, the kept pre-activation `z` (else `h` again).
+struct TimesDerivative<'a, 'b>(
+    &'a mut Array2<f32>,
+    ArrayView2<'b, f32>,
+    ArrayView2<'b, f32>,
+);
+
+impl Visit for TimesDerivative<'_, '_> {
+    type Output = ();
+    fn visit<F: Function>(self) {
+        Zip::from(self.0)
+            .and(&self.1)
+            .and(&self.2)
+            .for_each(|d, &z, &h| *d *= F::derivative(z, h));
+    }
 }
 
 impl HandwrittenMlp {
@@ -71,24 +101,23 @@ impl HandwrittenMlp {
         let n = x.nrows();
         // Forward, keeping every layer's output for the backward pass.
         let mut outputs: Vec<Array2<f32>> = Vec::with_capacity(layers);
+        // Pre-activations, kept only when the activation's derivative needs them.
+        let mut pre: Vec<Array2<f32>> = Vec::new();
         for l in 0..layers {
             let input = if l == 0 { x } else { outputs[l - 1].view() };
             let mut z = input.dot(&self.weights[l]);
             let b = self.biases[l].view().insert_axis(Axis(0));
-            let act = self.activation;
-            let hidden = l + 1 < layers;
-            Zip::from(&mut z).and_broadcast(&b).for_each(|z, &b| {
-                let v = *z + b;
-                *z = if !hidden {
-                    v
-                } else {
-                    match act {
-                        Activation::Relu => relu(v),
-                        Activation::Tanh => v.tanh(),
-                        Activation::Sigmoid => sigmoid(v),
-                    }
-                };
-            });
+            if l + 1 < layers && self.activation.from_output() {
+                self.activation.visit(BiasActivation(&mut z, b));
+            } else {
+                Zip::from(&mut z)
+                    .and_broadcast(&b)
+                    .for_each(|z, &b| *z += b);
+                if l + 1 < layers {
+                    pre.push(z.clone());
+                    z.mapv_inplace(|v| self.activation.value(v));
+                }
+            }
             outputs.push(z);
         }
         // Softmax cross-entropy; the logits' buffer becomes ∂L/∂logits = (p − onehot)/N.
@@ -110,20 +139,9 @@ impl HandwrittenMlp {
             let gb = g.sum_axis(Axis(0));
             if l > 0 {
                 let mut gh = g.dot(&self.weights[l].t());
-                let act = self.activation;
-                Zip::from(&mut gh).and(&outputs[l - 1]).for_each(|d, &h| {
-                    *d *= match act {
-                        Activation::Relu => {
-                            if h <= 0.0 {
-                                0.0
-                            } else {
-                                1.0
-                            }
-                        }
-                        Activation::Tanh => 1.0 - h * h,
-                        Activation::Sigmoid => h * (1.0 - h),
-                    }
-                });
+                let h = outputs[l - 1].view();
+                let z = pre.get(l - 1).map_or(h, |z| z.view());
+                self.activation.visit(TimesDerivative(&mut gh, z, h));
                 g = gh;
             }
             sgd_update(

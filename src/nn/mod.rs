@@ -2,7 +2,6 @@
 //! Xavier or He initialisation, activations, [`Sequential`], and the [`Mlp`] the trainer uses.
 
 use crate::tensor::elem::Element;
-use crate::tensor::ops::LinearActivation;
 use crate::Tensor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -35,7 +34,8 @@ pub trait Module<T: Element> {
 }
 
 /// How a [`Linear`] layer's weights are drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Init {
     /// Glorot & Bengio (2010): `U(−a, a)`, `a = √(6 / (fan_in + fan_out))`, which keeps the
@@ -110,61 +110,13 @@ impl<T: Element> Module<T> for Linear<T> {
     }
 }
 
-/// An elementwise nonlinearity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    /// `max(x, 0)`
-    Relu,
-    /// `tanh x`
-    Tanh,
-    /// `1 / (1 + e⁻ˣ)`
-    Sigmoid,
-}
-
-impl Activation {
-    /// Applies the function.
-    pub fn apply<T: Element>(self, x: &Tensor<T>) -> Tensor<T> {
-        match self {
-            Activation::Relu => x.relu(),
-            Activation::Tanh => x.tanh(),
-            Activation::Sigmoid => x.sigmoid(),
-        }
-    }
-
-    /// The same function, as the engine fuses it into a linear layer.
-    pub fn fused(self) -> LinearActivation {
-        match self {
-            Activation::Relu => LinearActivation::Relu,
-            Activation::Tanh => LinearActivation::Tanh,
-            Activation::Sigmoid => LinearActivation::Sigmoid,
-        }
-    }
-
-    /// Its lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::Tanh => "tanh",
-            Activation::Sigmoid => "sigmoid",
-        }
-    }
-
-    /// The name, parsed.
-    pub fn parse(s: &str) -> Option<Activation> {
-        <Activation as clap::ValueEnum>::from_str(s, true).ok()
-    }
-}
-
-impl std::fmt::Display for Activation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The nonlinearities a layer can use: defined once each, in the engine
+/// (`tensor::ops::activation`), and re-exported here.
+pub use crate::tensor::ops::Activation;
 
 impl<T: Element> Module<T> for Activation {
     fn forward(&self, x: &Tensor<T>) -> Tensor<T> {
-        self.apply(x)
+        x.activate(*self)
     }
     fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
         Vec::new()
@@ -264,12 +216,11 @@ impl<T: Element> Module<T> for Mlp<T> {
         let last = self.layers.len() - 1;
         let mut h = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            let act = if i < last {
-                self.activation.fused()
+            h = if i < last {
+                h.linear_act(&layer.weight, Some(&layer.bias), self.activation)
             } else {
-                LinearActivation::Identity
+                h.linear(&layer.weight, Some(&layer.bias))
             };
-            h = h.linear_act(&layer.weight, Some(&layer.bias), act);
         }
         h
     }

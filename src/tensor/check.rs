@@ -6,7 +6,7 @@
 //! gradient of 1e-9 against 0 does not read as a 100% error).
 
 use super::graph::{enable_grad, grad, no_grad};
-use super::ops::LinearActivation;
+use super::ops::Activation;
 use super::Tensor;
 use ndarray::{ArrayD, IxDyn};
 use rand::rngs::StdRng;
@@ -346,19 +346,19 @@ pub fn op_cases(seed: u64) -> Vec<OpCase> {
             "linear_relu",
             vec![d.normal(&[m, k]), d.normal(&[k, n]), d.normal(&[n])],
             |x| {
-                x[0].linear_act(&x[1], Some(&x[2]), LinearActivation::Relu)
+                x[0].linear_act(&x[1], Some(&x[2]), Activation::Relu)
                     .square()
             },
         ),
         case(
             "linear_tanh",
             vec![d.normal(&[m, k]), d.normal(&[k, n]), d.normal(&[n])],
-            |x| x[0].linear_act(&x[1], Some(&x[2]), LinearActivation::Tanh),
+            |x| x[0].linear_act(&x[1], Some(&x[2]), Activation::Tanh),
         ),
         case(
             "linear_sigmoid_nobias",
             vec![d.normal(&[m, k]), d.normal(&[k, n])],
-            |x| x[0].linear_act(&x[1], None, LinearActivation::Sigmoid),
+            |x| x[0].linear_act(&x[1], None, Activation::Sigmoid),
         ),
         case("transpose", vec![d.normal(&s2)], |x| x[0].t().sin()),
         case("permute", vec![d.normal(&s3)], |x| {
@@ -422,7 +422,32 @@ pub fn op_cases(seed: u64) -> Vec<OpCase> {
     cases.push(case("slice", vec![d.normal(&s3)], move |x| {
         x[0].slice(1, lo, hi).sin()
     }));
+    activation_cases(&mut cases, &mut d, (m, k, n));
     cases
+}
+
+/// A plain case and a fused-linear case for every [`Activation`] that the list above does not
+/// already check, so a new activation is covered by defining it. Drawn last, so adding one
+/// leaves every other case's inputs (and so `gradcheck --json`) unchanged. The outputs are
+/// squared and the inputs kept off 0, so piecewise-linear functions have a second derivative
+/// to check and no case sits on a kink.
+fn activation_cases(cases: &mut Vec<OpCase>, d: &mut Draw, (m, k, n): (usize, usize, usize)) {
+    for &act in Activation::ALL {
+        let name = act.as_str();
+        let has = |cases: &[OpCase], prefix: &str| cases.iter().any(|c| c.name.starts_with(prefix));
+        if !has(cases, name) {
+            let shape = d.shape(2);
+            cases.push(case(name, vec![d.away_from_zero(&shape)], move |x| {
+                x[0].activate(act).square()
+            }));
+        }
+        if !has(cases, &format!("linear_{name}")) {
+            let inputs = vec![d.normal(&[m, k]), d.normal(&[k, n]), d.normal(&[n])];
+            cases.push(case(&format!("linear_{name}"), inputs, move |x| {
+                x[0].linear_act(&x[1], Some(&x[2]), act).square()
+            }));
+        }
+    }
 }
 
 /// Checks every op of [`op_cases`], first and second order.
@@ -440,4 +465,72 @@ pub fn check_all(seed: u64) -> Vec<OpReport> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The names an enum's `name` function returns, read from its source: the op set itself,
+    /// not a list kept beside it.
+    fn names_in(source: &str, function: &str) -> Vec<String> {
+        let body = &source[source.find(function).expect("name function")..];
+        let body = &body[..body.find("\n    }\n").expect("end of function")];
+        body.split("=> \"")
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].to_string())
+            .collect()
+    }
+
+    /// Every op node recorded by the catalogue's functions and by their gradients' graphs.
+    fn recorded_names() -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        for case in op_cases(0) {
+            let xs = leaves(&case.inputs);
+            let out = (case.f)(&xs);
+            let y = (&out * &out).sum();
+            let gs = grad(std::slice::from_ref(&y), &xs, None, true);
+            let mut stack: Vec<Tensor<f64>> = gs.into_iter().chain([y]).collect();
+            let mut visited = BTreeSet::new();
+            while let Some(t) = stack.pop() {
+                if !visited.insert(t.id()) {
+                    continue;
+                }
+                if let Some(op) = t.0.op.as_ref() {
+                    seen.insert(op.name().to_string());
+                    op.for_each_input(|i| stack.push(i.clone()));
+                }
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn the_catalogue_exercises_every_op_in_the_op_set() {
+        let mut all: Vec<String> = names_in(include_str!("ops/mod.rs"), "fn name(&self)");
+        all.extend(names_in(
+            include_str!("ops/elementwise.rs"),
+            "fn name(&self)",
+        ));
+        all.extend(names_in(include_str!("ops/binary.rs"), "fn name(self)"));
+        all.extend(Activation::ALL.iter().map(|a| a.as_str().to_string()));
+        assert!(all.len() > 30, "read only {all:?}");
+        let seen = recorded_names();
+        let missing: Vec<&String> = all.iter().filter(|n| !seen.contains(*n)).collect();
+        assert!(
+            missing.is_empty(),
+            "ops no gradcheck case records: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn every_activation_has_a_plain_and_a_fused_case() {
+        let names: Vec<String> = op_cases(3).into_iter().map(|c| c.name).collect();
+        for &act in Activation::ALL {
+            for want in [act.as_str().to_string(), format!("linear_{act}")] {
+                assert!(names.iter().any(|n| n.starts_with(&want)), "no case {want}");
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Elementwise functions of one tensor, with their derivatives.
 
+use super::activation::{Activation, Function, Visit};
 use super::Op;
 use crate::tensor::elem::Element;
 use crate::tensor::{kernels, Tensor, Value};
@@ -17,12 +18,8 @@ pub enum UnaryKind<T> {
     Sin,
     /// `cos x`
     Cos,
-    /// `tanh x`
-    Tanh,
-    /// `max(x, 0)`
-    Relu,
-    /// `1 / (1 + e⁻ˣ)`
-    Sigmoid,
+    /// An activation function (ReLU, tanh, sigmoid, GELU, SiLU), defined in `activation/`.
+    Activation(Activation),
     /// `√x`
     Sqrt,
     /// `|x|`
@@ -45,9 +42,7 @@ impl<T: Element> UnaryKind<T> {
             UnaryKind::Log => "log",
             UnaryKind::Sin => "sin",
             UnaryKind::Cos => "cos",
-            UnaryKind::Tanh => "tanh",
-            UnaryKind::Relu => "relu",
-            UnaryKind::Sigmoid => "sigmoid",
+            UnaryKind::Activation(act) => act.as_str(),
             UnaryKind::Sqrt => "sqrt",
             UnaryKind::Abs => "abs",
             UnaryKind::PowScalar(_) => "pow",
@@ -55,6 +50,16 @@ impl<T: Element> UnaryKind<T> {
             UnaryKind::MulScalar(_) => "mul_scalar",
             UnaryKind::Clamp(..) => "clamp",
         }
+    }
+}
+
+/// An activation applied elementwise by a loop monomorphised for its function.
+struct MapActivation<'a, 'b, T>(&'a ndarray::ArrayViewD<'b, T>);
+
+impl<T: Element> Visit for MapActivation<'_, '_, T> {
+    type Output = ndarray::ArrayD<T>;
+    fn visit<F: Function>(self) -> ndarray::ArrayD<T> {
+        kernels::map(self.0, F::COST, F::value)
     }
 }
 
@@ -68,26 +73,13 @@ fn forward<T: Element>(kind: UnaryKind<T>, a: &ndarray::ArrayViewD<T>) -> ndarra
         UnaryKind::Log => kernels::map(a, Expensive, |x| x.ln()),
         UnaryKind::Sin => kernels::map(a, Expensive, |x| x.sin()),
         UnaryKind::Cos => kernels::map(a, Expensive, |x| x.cos()),
-        UnaryKind::Tanh => kernels::map(a, Expensive, |x| x.tanh()),
-        UnaryKind::Relu => kernels::map(a, Cheap, relu),
-        UnaryKind::Sigmoid => kernels::map(a, Expensive, sigmoid),
+        UnaryKind::Activation(act) => act.visit(MapActivation(a)),
         UnaryKind::Sqrt => kernels::map(a, Cheap, |x| x.sqrt()),
         UnaryKind::Abs => kernels::map(a, Cheap, |x| x.abs()),
         UnaryKind::PowScalar(p) => kernels::map(a, Expensive, |x| x.powf(p)),
         UnaryKind::AddScalar(c) => kernels::map(a, Cheap, |x| x + c),
         UnaryKind::MulScalar(c) => kernels::map(a, Cheap, |x| x * c),
         UnaryKind::Clamp(lo, hi) => kernels::map(a, Cheap, |x| clamp(x, lo, hi)),
-    }
-}
-
-/// `max(x, 0)` with NaN kept (PyTorch's `relu(NaN)` is NaN): the comparison is written so
-/// that a NaN, for which every comparison is false, falls through to `x`.
-#[inline]
-pub(crate) fn relu<T: Element>(x: T) -> T {
-    if x <= T::zero() {
-        T::zero()
-    } else {
-        x
     }
 }
 
@@ -108,18 +100,6 @@ fn check_relu_grad_shapes<T: Element>(g: &Tensor<T>, x: &Tensor<T>) {
         g.shape(),
         x.shape()
     );
-}
-
-/// The logistic function, computed without overflow for large |x|: the one formula both the
-/// plain op and the fused linear + sigmoid use.
-#[inline]
-pub(crate) fn sigmoid<T: Element>(x: T) -> T {
-    if x >= T::zero() {
-        T::one() / (T::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::one() + e)
-    }
 }
 
 /// `min(max(x, lo), hi)` with NaN kept, as PyTorch's `clamp` (Rust's `f32::max` would return
@@ -144,19 +124,17 @@ pub(super) fn unary_backward<T: Element>(
 ) -> Tensor<T> {
     let one = T::one();
     match *kind {
-        UnaryKind::Neg => g.neg(),                                // d(−x) = −1
-        UnaryKind::Exp => g * out,                                // d eˣ = eˣ
-        UnaryKind::Log => g / x,                                  // d ln x = 1/x
-        UnaryKind::Sin => g * &x.cos(),                           // d sin x = cos x
-        UnaryKind::Cos => (g * &x.sin()).neg(),                   // d cos x = −sin x
-        UnaryKind::Tanh => g * &(out * out).rsub_scalar(one),     // d tanh x = 1 − tanh²x
-        UnaryKind::Sigmoid => g * &(out * &out.rsub_scalar(one)), // dσ = σ(1 − σ)
-        UnaryKind::Relu => g.relu_grad(x),                        // d relu x = [x > 0]
-        UnaryKind::Sqrt => g / &out.mul_scalar(T::of(2.0)),       // d √x = 1/(2√x)
-        UnaryKind::Abs => g.mul_const(sign(&x.value())),          // d |x| = sign x (0 at 0)
+        UnaryKind::Neg => g.neg(),              // d(−x) = −1
+        UnaryKind::Exp => g * out,              // d eˣ = eˣ
+        UnaryKind::Log => g / x,                // d ln x = 1/x
+        UnaryKind::Sin => g * &x.cos(),         // d sin x = cos x
+        UnaryKind::Cos => (g * &x.sin()).neg(), // d cos x = −sin x
+        UnaryKind::Activation(act) => act.backward(Some(x), out, g.clone()), // activation/
+        UnaryKind::Sqrt => g / &out.mul_scalar(T::of(2.0)), // d √x = 1/(2√x)
+        UnaryKind::Abs => g.mul_const(sign(&x.value())), // d |x| = sign x (0 at 0)
         UnaryKind::PowScalar(p) => g * &x.powf(p - one).mul_scalar(p), // d xᵖ = p xᵖ⁻¹
-        UnaryKind::AddScalar(_) => g.clone(),                     // d(x + c) = 1
-        UnaryKind::MulScalar(c) => g.mul_scalar(c),               // d(cx) = c
+        UnaryKind::AddScalar(_) => g.clone(),   // d(x + c) = 1
+        UnaryKind::MulScalar(c) => g.mul_scalar(c), // d(cx) = c
         UnaryKind::Clamp(lo, hi) => {
             // d clamp = [lo ≤ x ≤ hi]; at a bound we pass the gradient, as PyTorch does.
             let mask = x
@@ -215,15 +193,15 @@ impl<T: Element> Tensor<T> {
     }
     /// Hyperbolic tangent, elementwise.
     pub fn tanh(&self) -> Tensor<T> {
-        self.unary(UnaryKind::Tanh)
+        self.activate(Activation::Tanh)
     }
     /// `max(x, 0)`, elementwise. Its derivative at 0 is taken as 0.
     pub fn relu(&self) -> Tensor<T> {
-        self.unary(UnaryKind::Relu)
+        self.activate(Activation::Relu)
     }
     /// The logistic sigmoid `1 / (1 + e⁻ˣ)`, elementwise and overflow-free.
     pub fn sigmoid(&self) -> Tensor<T> {
-        self.unary(UnaryKind::Sigmoid)
+        self.activate(Activation::Sigmoid)
     }
     /// Square root, elementwise.
     pub fn sqrt(&self) -> Tensor<T> {

@@ -4,41 +4,41 @@
 //! Transposed operands are strided views of the same buffer; ndarray hands them to GEMM with a
 //! transpose flag (BLAS) or as strides (matrixmultiply), so backward never copies a matrix.
 
-use super::{elementwise, Op};
+use super::activation::{Activation, Function, Visit};
+use super::Op;
 use crate::tensor::elem::Element;
 use crate::tensor::kernels::{self, Cost};
 use crate::tensor::pool;
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, Value};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, Ix2, Zip};
 
-/// The activation fused into [`Tensor::linear_act`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinearActivation {
-    /// None: `x·W + b`.
-    Identity,
-    /// `max(z, 0)`
-    Relu,
-    /// `tanh z`
-    Tanh,
-    /// `1 / (1 + e⁻ᶻ)`
-    Sigmoid,
-}
-
-/// ∂L/∂z of `out = act(z)` given `g = ∂L/∂out`, written from the output so that no
-/// pre-activation needs keeping: relu' = [out > 0], tanh' = 1 − out², σ' = out(1 − out).
-/// `g` comes by value, so ReLU's mask can reuse its buffer (see `Tensor::into_relu_grad`).
+/// ∂L/∂z of `out = act(z)`, `z = x·W + b`, given `g = ∂L/∂out`: the activation's own rule
+/// (its file under `activation/`). A rule that reads only the output gets none of `z`; one
+/// that needs `z` gets the kept pre-activation as a constant in a plain backward pass, and
+/// `z` rebuilt as a recorded op when the gradient's own graph is recorded (double backward
+/// must differentiate through it). `g` comes by value, so ReLU's mask can reuse its buffer.
 pub(super) fn activation_backward<T: Element>(
-    act: LinearActivation,
+    act: Option<Activation>,
+    x: &Tensor<T>,
+    w: &Tensor<T>,
+    b: Option<&Tensor<T>>,
+    pre: Option<&Value<T>>,
     out: &Tensor<T>,
     g: Tensor<T>,
 ) -> Tensor<T> {
-    let one = T::one();
     match act {
-        LinearActivation::Identity => g,
-        LinearActivation::Relu => g.into_relu_grad(out),
-        LinearActivation::Tanh => &g * &(out * out).rsub_scalar(one),
-        LinearActivation::Sigmoid => &g * &(out * &out.rsub_scalar(one)),
+        None => g,
+        Some(act) if act.from_output() => act.backward(None, out, g),
+        Some(act) => {
+            let z = if crate::is_grad_enabled() {
+                x.linear(w, b)
+            } else {
+                let pre = pre.expect("linear: a pre-activation is kept for this activation");
+                Tensor::from_shared(pre.clone())
+            };
+            act.backward(Some(&z), out, g)
+        }
     }
 }
 
@@ -116,7 +116,7 @@ impl<T: Element> Tensor<T> {
     /// # Panics
     /// When the shapes do not fit.
     pub fn linear(&self, w: &Tensor<T>, b: Option<&Tensor<T>>) -> Tensor<T> {
-        self.linear_act(w, b, LinearActivation::Identity)
+        self.affine(w, b, None)
     }
 
     /// `act(x·W + b)` as one op: the bias and the activation are applied in the same pass
@@ -125,13 +125,12 @@ impl<T: Element> Tensor<T> {
     ///
     /// # Panics
     /// When the shapes do not fit.
-    pub fn linear_act(
-        &self,
-        w: &Tensor<T>,
-        b: Option<&Tensor<T>>,
-        act: LinearActivation,
-    ) -> Tensor<T> {
-        let value = {
+    pub fn linear_act(&self, w: &Tensor<T>, b: Option<&Tensor<T>>, act: Activation) -> Tensor<T> {
+        self.affine(w, b, Some(act))
+    }
+
+    fn affine(&self, w: &Tensor<T>, b: Option<&Tensor<T>>, act: Option<Activation>) -> Tensor<T> {
+        let (value, pre) = {
             let (xv, wv) = (self.value(), w.value());
             let (x2, w2) = (view2("linear", &xv), view2("linear", &wv));
             let _p = crate::profile::gemm_scope("linear", x2.nrows(), x2.ncols(), w2.ncols());
@@ -157,11 +156,10 @@ impl<T: Element> Tensor<T> {
                     .into_dimensionality::<ndarray::Ix1>()
                     .unwrap()
                     .insert_axis(ndarray::Axis(0));
-                bias_and_activation(&mut out, Some(bias), act);
+                bias_and_activation(&mut out, Some(bias), act)
             } else {
-                bias_and_activation(&mut out, None, act);
+                bias_and_activation(&mut out, None, act)
             }
-            out
         };
         Tensor::from_op(
             value.into_dyn(),
@@ -170,6 +168,7 @@ impl<T: Element> Tensor<T> {
                 w: w.clone(),
                 b: b.cloned(),
                 act,
+                pre,
             },
         )
     }
@@ -216,26 +215,61 @@ pub(super) fn linear_backward_arrays<T: Element>(
     }
 }
 
-/// `out ← act(out + bias)` in one pass (parallel above the kernels' thresholds).
+/// `out ← act(out + bias)` in one pass (parallel above the kernels' thresholds), with the
+/// activation's own scalar function (so fused and unfused agree bit for bit). Returns
+/// `(out, pre)`: `pre` is `out + bias` kept for an activation whose derivative needs it.
 fn bias_and_activation<T: Element>(
-    out: &mut ndarray::Array2<T>,
+    out: &mut Array2<T>,
     bias: Option<ArrayView2<T>>,
-    act: LinearActivation,
-) {
-    let bias = bias.unwrap_or_else(|| ndarray::ArrayView2::from_shape((1, 0), &[]).unwrap());
-    match (act, bias.ncols() > 0) {
-        (LinearActivation::Identity, false) => {}
-        (LinearActivation::Identity, true) => zip_bias(out, &bias, Cost::Cheap, |z| z),
-        // The same scalar functions as the plain ops, so fused and unfused agree bit for bit.
-        (LinearActivation::Relu, true) => zip_bias(out, &bias, Cost::Cheap, elementwise::relu),
-        (LinearActivation::Tanh, true) => zip_bias(out, &bias, Cost::Expensive, |z| z.tanh()),
-        (LinearActivation::Sigmoid, true) => {
-            zip_bias(out, &bias, Cost::Expensive, elementwise::sigmoid)
+    act: Option<Activation>,
+) -> (Array2<T>, Option<Value<T>>) {
+    let zeros;
+    let bias = match bias {
+        Some(b) => b,
+        None if act.is_none() => return (std::mem::take(out), None),
+        None => {
+            zeros = Array2::<T>::zeros((1, out.ncols()));
+            zeros.view()
         }
-        (act, false) => {
-            let zeros = ndarray::Array2::<T>::zeros((1, out.ncols()));
-            bias_and_activation(out, Some(zeros.view()), act)
-        }
+    };
+    let Some(act) = act else {
+        zip_bias(out, &bias, Cost::Cheap, |z| z);
+        return (std::mem::take(out), None);
+    };
+    let pre = if act.from_output() {
+        None
+    } else {
+        zip_bias(out, &bias, Cost::Cheap, |z| z);
+        Some(out.clone().into_dyn().into_shared())
+    };
+    if pre.is_some() {
+        act.visit(Apply(out));
+    } else {
+        act.visit(BiasApply(out, &bias));
+    }
+    (std::mem::take(out), pre)
+}
+
+/// `out ← f(out + bias)`, monomorphised for the activation `F`.
+struct BiasApply<'a, 'b, 'c, T>(&'a mut Array2<T>, &'b ArrayView2<'c, T>);
+
+impl<T: Element> Visit for BiasApply<'_, '_, '_, T> {
+    type Output = ();
+    fn visit<F: Function>(self) {
+        zip_bias(self.0, self.1, F::COST, F::value)
+    }
+}
+
+/// `out ← f(out)`, monomorphised for the activation `F`.
+struct Apply<'a, T>(&'a mut Array2<T>);
+
+impl<T: Element> Visit for Apply<'_, T> {
+    type Output = ();
+    fn visit<F: Function>(self) {
+        let out = std::mem::take(self.0);
+        *self.0 = kernels::map(&out.into_dyn().view(), F::COST, F::value)
+            .into_dimensionality()
+            .expect("2-D");
     }
 }
 

@@ -6,6 +6,7 @@
 //! `create_graph` they record the graph of the gradient itself, which is what makes double
 //! backward (and so exact Hessian-vector products) work for every op.
 
+pub mod activation;
 mod binary;
 mod elementwise;
 mod matmul;
@@ -13,12 +14,9 @@ mod reduce;
 mod shape;
 mod softmax;
 
+pub use activation::{Activation, Function};
 pub use binary::BinaryKind;
 pub use elementwise::UnaryKind;
-/// The scalar activation functions, shared by the plain ops, the fused linear kernel and the
-/// hand-written baseline so that all compute the same bits.
-pub(crate) use elementwise::{relu, sigmoid};
-pub use matmul::LinearActivation;
 
 use super::elem::Element;
 use super::{Tensor, Value};
@@ -45,12 +43,14 @@ pub(crate) enum Op<T: Element> {
     },
     /// 2-D matrix product.
     MatMul { a: Tensor<T>, b: Tensor<T> },
-    /// Fused affine map and activation `act(x·W + b)` (W is `in × out`).
+    /// Fused affine map and activation `act(x·W + b)` (W is `in × out`); `pre` keeps
+    /// `x·W + b` for an activation whose derivative needs its input.
     Linear {
         x: Tensor<T>,
         w: Tensor<T>,
         b: Option<Tensor<T>>,
-        act: LinearActivation,
+        act: Option<Activation>,
+        pre: Option<Value<T>>,
     },
     /// Same elements, another shape.
     Reshape { x: Tensor<T> },
@@ -197,13 +197,13 @@ impl<T: Element> Op<T> {
         // all others borrow it.
         let once = |g: Tensor<T>| Cell::new(Some(g));
         match self {
-            // d relu x = [x > 0]
+            // Each activation's rule is in its file under `activation/`.
             Op::Unary {
                 x,
-                kind: UnaryKind::Relu,
+                kind: UnaryKind::Activation(act),
             } => {
                 let g = once(g);
-                give(x, &|| g.take().unwrap().into_relu_grad(x))
+                give(x, &|| act.backward(Some(x), out, g.take().unwrap()))
             }
             Op::Unary { x, kind } => give(x, &|| elementwise::unary_backward(kind, x, out, &g)),
             // Linear in `grad`.
@@ -217,9 +217,9 @@ impl<T: Element> Op<T> {
                 give(a, &|| g.matmul(&b.t())); // ∂(AB)/∂A: G·Bᵀ
                 give(b, &|| a.t().matmul(&g)); // ∂(AB)/∂B: Aᵀ·G
             }
-            Op::Linear { x, w, b, act } => {
-                // ∂L/∂z for z = x·W + b, from the output: the activation's derivative.
-                let dz = matmul::activation_backward(*act, out, g);
+            Op::Linear { x, w, b, act, pre } => {
+                // ∂L/∂z for z = x·W + b: the activation's derivative.
+                let dz = matmul::activation_backward(*act, x, w, b.as_ref(), pre.as_ref(), out, g);
                 if crate::is_grad_enabled() {
                     give(x, &|| dz.matmul(&w.t())); // ∂z/∂x: dz·Wᵀ
                     give(w, &|| x.t().matmul(&dz)); // ∂z/∂W: xᵀ·dz
