@@ -5,8 +5,9 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ferrograd::analysis::baseline::HandwrittenMlp;
-use ferrograd::nn::{Activation, Init, Mlp, Module};
-use ferrograd::optim::{Optimizer, Sgd};
+use ferrograd::nn::{Activation, Init, Mlp};
+use ferrograd::optim::Sgd;
+use ferrograd::train::Trainer;
 use ferrograd::Tensor;
 use ndarray::Array2;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -41,21 +42,16 @@ fn batch(n: usize, d: usize) -> (Array2<f32>, Vec<usize>) {
     (x, y)
 }
 
-fn autograd_step(
-    model: &Mlp<f32>,
-    params: &[Tensor<f32>],
-    sgd: &mut Sgd<f32>,
-    x: &Array2<f32>,
-    y: &[usize],
-) {
-    let loss = model
-        .forward(&Tensor::from_array(x.clone()))
-        .cross_entropy(y);
-    loss.backward();
-    sgd.step(params, 0.01);
-    for p in params {
-        p.zero_grad();
-    }
+/// A trainer of the default model shape with `sizes`, SGD with momentum 0.9 at lr 0.01.
+fn trainer(sizes: &[usize]) -> Trainer {
+    let model = Mlp::<f32>::new(sizes, Activation::Relu, Init::Xavier, 0);
+    Trainer::new(model, Box::new(Sgd::new(0.9)), 0.01)
+}
+
+/// The trainer's own step (what `train` runs), on a fresh copy of the batch.
+fn autograd_step(trainer: &mut Trainer, x: &Array2<f32>, y: &[usize]) {
+    let outcome = trainer.step(&Tensor::from_array(x.clone()), y);
+    black_box(outcome.expect("a bench step at lr 0.01 does not diverge"));
 }
 
 fn steps(c: &mut Criterion) {
@@ -63,13 +59,11 @@ fn steps(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(3));
     for &n in &[32usize, 128, 512] {
         let (x, y) = batch(n, 784);
-        let model = Mlp::<f32>::new(&[784, 128, 128, 128, 10], Activation::Relu, Init::Xavier, 0);
-        let params = model.parameters();
-        let mut sgd = Sgd::new(0.9);
+        let mut t = trainer(&[784, 128, 128, 128, 10]);
+        let mut hand = HandwrittenMlp::from_mlp(&t.model);
         g.bench_function(BenchmarkId::new("autograd", n), |b| {
-            b.iter(|| autograd_step(&model, &params, &mut sgd, &x, &y))
+            b.iter(|| autograd_step(&mut t, &x, &y))
         });
-        let mut hand = HandwrittenMlp::from_mlp(&model);
         g.bench_function(BenchmarkId::new("handwritten", n), |b| {
             b.iter(|| black_box(hand.step(x.view(), &y, 0.01, 0.9, 0.0)))
         });
@@ -83,27 +77,18 @@ fn scaling(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(500));
     let (x, y) = batch(128, 784);
     for &width in &[32usize, 128, 512] {
-        let model = Mlp::<f32>::new(
-            &[784, width, width, width, 10],
-            Activation::Relu,
-            Init::Xavier,
-            0,
-        );
-        let params = model.parameters();
-        let mut sgd = Sgd::new(0.9);
+        let mut t = trainer(&[784, width, width, width, 10]);
         g.bench_function(BenchmarkId::new("width", width), |b| {
-            b.iter(|| autograd_step(&model, &params, &mut sgd, &x, &y))
+            b.iter(|| autograd_step(&mut t, &x, &y))
         });
     }
     for &depth in &[1usize, 3, 6] {
         let mut sizes = vec![784];
         sizes.extend(std::iter::repeat_n(128, depth));
         sizes.push(10);
-        let model = Mlp::<f32>::new(&sizes, Activation::Relu, Init::Xavier, 0);
-        let params = model.parameters();
-        let mut sgd = Sgd::new(0.9);
+        let mut t = trainer(&sizes);
         g.bench_function(BenchmarkId::new("depth", depth), |b| {
-            b.iter(|| autograd_step(&model, &params, &mut sgd, &x, &y))
+            b.iter(|| autograd_step(&mut t, &x, &y))
         });
     }
     g.finish();
@@ -112,12 +97,10 @@ fn scaling(c: &mut Criterion) {
 /// Not a timing: prints allocations and bytes per step (after warm-up), for PERF.md.
 fn allocations(_: &mut Criterion) {
     let (x, y) = batch(128, 784);
-    let model = Mlp::<f32>::new(&[784, 128, 128, 128, 10], Activation::Relu, Init::Xavier, 0);
-    let params = model.parameters();
-    let mut sgd = Sgd::new(0.9);
-    let mut hand = HandwrittenMlp::from_mlp(&model);
+    let mut t = trainer(&[784, 128, 128, 128, 10]);
+    let mut hand = HandwrittenMlp::from_mlp(&t.model);
     for _ in 0..3 {
-        autograd_step(&model, &params, &mut sgd, &x, &y);
+        autograd_step(&mut t, &x, &y);
         hand.step(x.view(), &y, 0.01, 0.9, 0.0);
     }
     let count = |f: &mut dyn FnMut()| {
@@ -133,7 +116,7 @@ fn allocations(_: &mut Criterion) {
             (BYTES.load(Ordering::Relaxed) - b0) / 100,
         )
     };
-    let (a, b) = count(&mut || autograd_step(&model, &params, &mut sgd, &x, &y));
+    let (a, b) = count(&mut || autograd_step(&mut t, &x, &y));
     let (ha, hb) = count(&mut || {
         hand.step(x.view(), &y, 0.01, 0.9, 0.0);
     });

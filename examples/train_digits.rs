@@ -5,7 +5,7 @@
 use ferrograd::data::{load_digits, shuffled_batches, split_validation};
 use ferrograd::nn::{Activation, Init, Mlp, Module};
 use ferrograd::optim::{Optimizer, Sgd};
-use ferrograd::train::evaluate;
+use ferrograd::predict::evaluate;
 use ferrograd::Tensor;
 use ndarray::Axis;
 use rand::rngs::StdRng;

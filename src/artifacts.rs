@@ -238,3 +238,65 @@ pub fn newest_model(dir: &Path) -> Result<PathBuf> {
             )
         })
 }
+
+/// The paths of a run's artifacts under `out`.
+pub struct ArtifactPaths {
+    /// `models/model_<tag>.msgpack`
+    pub model: PathBuf,
+    /// `results/results_<tag>.json`
+    pub results: PathBuf,
+    /// `plots/*_<tag>.png`
+    pub plots: Vec<PathBuf>,
+    /// `predicted_images/sample_predictions_<tag>.png`
+    pub predictions: PathBuf,
+}
+
+impl ArtifactPaths {
+    /// The paths for `tag` under `out`.
+    pub fn new(out: &Path, tag: &str) -> ArtifactPaths {
+        ArtifactPaths {
+            model: out.join("models").join(format!("model_{tag}.msgpack")),
+            results: out.join("results").join(format!("results_{tag}.json")),
+            plots: PLOTS
+                .iter()
+                .map(|p| out.join("plots").join(format!("{p}_{tag}.png")))
+                .collect(),
+            predictions: out
+                .join("predicted_images")
+                .join(format!("sample_predictions_{tag}.png")),
+        }
+    }
+}
+
+/// The per-run plots, by file-name prefix.
+pub const PLOTS: [&str; 6] = [
+    "loss_curves",
+    "accuracy_curves",
+    "test_loss",
+    "test_accuracy",
+    "lr_schedule",
+    "overfitting_gap",
+];
+
+/// Writes the model file, results, plots and sample predictions of a finished run.
+pub fn save_run(
+    report: &crate::train::TrainReport,
+    model_file: &ModelFile,
+    out: &Path,
+    grid: crate::figures::GridOptions,
+) -> Result<ArtifactPaths> {
+    let tag = report.results.config.tag();
+    let paths = ArtifactPaths::new(out, &tag);
+    model_file.save(&paths.model)?;
+    let json = serde_json::to_vec_pretty(&report.results).context("cannot encode results")?;
+    write_atomic(&paths.results, &json)?;
+    crate::figures::write_run_plots(&report.results, &paths.plots)?;
+    crate::figures::write_prediction_grid(
+        &report.model,
+        &report.splits.test,
+        grid,
+        &paths.predictions,
+        &tag,
+    )?;
+    Ok(paths)
+}

@@ -9,11 +9,11 @@ use ferrograd::data::{self, DatasetName};
 use ferrograd::figures::GridOptions;
 use ferrograd::limits;
 use ferrograd::lock::OutLock;
-use ferrograd::nn::{Activation, Init};
+use ferrograd::nn::Activation;
 use ferrograd::plot::{self, Chart, Series};
 use ferrograd::predict::PredictReport;
 use ferrograd::tensor::check;
-use ferrograd::train::{self, OptimizerKind, ScheduleKind, TrainConfig};
+use ferrograd::train::{self, TrainConfig};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -79,33 +79,6 @@ fn positive_f64(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-fn non_negative_f64(s: &str) -> std::result::Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if v.is_finite() && v >= 0.0 {
-        Ok(v)
-    } else {
-        Err(format!("must be a number ≥ 0, got {s}"))
-    }
-}
-
-fn momentum(s: &str) -> std::result::Result<f64, String> {
-    let v = non_negative_f64(s)?;
-    if v < 1.0 {
-        Ok(v)
-    } else {
-        Err(format!("momentum must be in [0, 1), got {s}"))
-    }
-}
-
-fn fraction(s: &str) -> std::result::Result<f64, String> {
-    let v = non_negative_f64(s)?;
-    if v < 1.0 {
-        Ok(v)
-    } else {
-        Err(format!("must be in [0, 1), got {s}"))
-    }
-}
-
 /// Hidden layer widths as one comma-separated argument.
 #[derive(Clone, Debug)]
 pub struct HiddenSizes(pub Vec<usize>);
@@ -154,69 +127,16 @@ fn thread_counts(s: &str) -> std::result::Result<HiddenSizes, String> {
     .map(HiddenSizes)
 }
 
-/// The settings of `train` and `compare`.
+/// The settings of `train` and `compare`: the library's [`TrainConfig`] (its defaults and
+/// checks), the dataset (asked for when missing) and the grid.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
     /// Dataset (asked for on a terminal when missing).
     #[arg(long, value_enum)]
     pub dataset: Option<DatasetName>,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=limits::MAX_EPOCHS as i64))]
-    pub epochs: u32,
-    /// Images per step.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub batch_size: u32,
-    /// Peak learning rate.
-    #[arg(long, allow_hyphen_values = true, default_value_t = 0.03, value_parser = positive_f64)]
-    pub lr: f64,
-    /// SGD momentum in [0, 1).
-    #[arg(long, allow_hyphen_values = true, default_value_t = 0.9, value_parser = momentum)]
-    pub momentum: f64,
-    /// Use Nesterov momentum.
-    #[arg(long)]
-    pub nesterov: bool,
-    /// L2 weight decay.
-    #[arg(long, allow_hyphen_values = true, default_value_t = 5e-4, value_parser = non_negative_f64)]
-    pub weight_decay: f64,
-    /// Optimiser.
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
-    pub optimizer: OptimizerKind,
-    /// Learning-rate schedule.
-    #[arg(long, value_enum, default_value_t = ScheduleKind::Cosine)]
-    pub schedule: ScheduleKind,
-    /// Epochs between decays (step schedule).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub step_every: u32,
-    /// Decay factor (step and exponential schedules).
-    #[arg(long, allow_hyphen_values = true, default_value_t = 0.5, value_parser = positive_f64)]
-    pub gamma: f64,
-    /// Final learning rate (cosine schedule).
-    #[arg(long, allow_hyphen_values = true, default_value_t = 0.0, value_parser = non_negative_f64)]
-    pub min_lr: f64,
-    /// Epochs of linear learning-rate warm-up.
-    #[arg(long, default_value_t = 0)]
-    pub warmup: u32,
-    /// Clip the global gradient norm to this value.
-    #[arg(long, allow_hyphen_values = true, value_parser = positive_f64)]
-    pub clip_grad_norm: Option<f64>,
-    /// Hidden layer widths, comma-separated.
-    #[arg(long, default_value = "128,128,128", value_parser = hidden_sizes)]
-    pub hidden: HiddenSizes,
-    /// Weight initialisation.
-    #[arg(long, value_enum, default_value_t = Init::Xavier)]
-    pub init: Init,
-    /// Fraction of the training file held out for validation.
-    #[arg(long, allow_hyphen_values = true, default_value_t = 0.1, value_parser = fraction)]
-    pub val_fraction: f64,
-    /// Seed of the initialisation, validation split and batch order.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Folder holding the dataset's files (searched before data/<name>/).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Folder for the artifacts.
-    #[arg(long, default_value = "artifacts")]
-    pub out: PathBuf,
+    /// Everything else that defines the run.
+    #[command(flatten)]
+    pub config: TrainConfig,
     /// What the sample-predictions grid shows.
     #[command(flatten)]
     pub grid: GridArgs,
@@ -229,7 +149,7 @@ pub struct TrainCommand {
     #[command(flatten)]
     pub args: TrainArgs,
     /// Nonlinearity between layers.
-    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    #[arg(long, value_enum, default_value_t = TrainConfig::default().activation)]
     pub activation: Activation,
     /// Continue an interrupted run from <out>/checkpoints/ (same options required).
     #[arg(long)]
@@ -260,28 +180,15 @@ impl TrainArgs {
     fn config(&self, dataset: DatasetName, activation: Activation) -> TrainConfig {
         TrainConfig {
             dataset,
-            data_dir: self.data_dir.clone(),
             activation,
-            hidden: self.hidden.0.clone(),
-            epochs: self.epochs as usize,
-            batch_size: self.batch_size as usize,
-            lr: self.lr,
-            momentum: self.momentum,
-            nesterov: self.nesterov,
-            weight_decay: self.weight_decay,
-            optimizer: self.optimizer,
-            schedule: self.schedule,
-            step_every: self.step_every as usize,
-            gamma: self.gamma,
-            min_lr: self.min_lr,
-            warmup_epochs: self.warmup as usize,
-            clip_grad_norm: self.clip_grad_norm,
-            init: self.init,
-            val_fraction: self.val_fraction,
-            seed: self.seed,
             threads: rayon::current_num_threads(),
-            out_dir: self.out.clone(),
+            ..self.config.clone()
         }
+    }
+
+    /// The ranges [`TrainConfig::validate`] checks, before anything runs: a usage error.
+    pub fn check(&self) -> Result<()> {
+        self.config.validate()
     }
 }
 
@@ -431,6 +338,17 @@ pub struct PerformanceArgs {
     pub json: bool,
 }
 
+impl Cli {
+    /// Checks the settings clap cannot: the training configuration's ranges.
+    pub fn check(&self) -> Result<()> {
+        match &self.command {
+            Command::Train(t) => t.args.check(),
+            Command::Compare(args) => args.check(),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Runs the parsed command; `Err` carries the message the binary prints on one line.
 pub fn run(cli: Cli) -> Result<()> {
     if let Some(t) = cli.threads {
@@ -442,11 +360,12 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(t) => {
             let args = &t.args;
-            let dataset = choose_dataset(args.dataset, args.data_dir.as_deref())?;
-            report_data_source(dataset, args.data_dir.as_deref());
-            let _lock = OutLock::acquire(&args.out)?;
+            let dataset = choose_dataset(args.dataset, args.config.data_dir.as_deref())?;
+            report_data_source(dataset, args.config.data_dir.as_deref());
+            let _lock = OutLock::acquire(&args.config.out_dir)?;
             let config = args.config(dataset, t.activation);
-            train::train_and_save(&config, args.grid.options(), t.resume)?;
+            let console = &mut ferrograd::progress::Console::default();
+            train::train_and_save(&config, args.grid.options(), t.resume, console)?;
             Ok(())
         }
         Command::Compare(args) => compare(&args),
@@ -555,14 +474,15 @@ fn analyze_all() -> Result<()> {
 }
 
 fn compare(args: &TrainArgs) -> Result<()> {
-    let dataset = choose_dataset(args.dataset, args.data_dir.as_deref())?;
-    let _lock = OutLock::acquire(&args.out)?;
-    report_data_source(dataset, args.data_dir.as_deref());
+    let dataset = choose_dataset(args.dataset, args.config.data_dir.as_deref())?;
+    let _lock = OutLock::acquire(&args.config.out_dir)?;
+    report_data_source(dataset, args.config.data_dir.as_deref());
     let mut runs = Vec::new();
     for activation in [Activation::Relu, Activation::Tanh] {
         println!("── {activation} ──");
         let config = args.config(dataset, activation);
-        let (report, _) = train::train_and_save(&config, args.grid.options(), false)?;
+        let console = &mut ferrograd::progress::Console::default();
+        let (report, _) = train::train_and_save(&config, args.grid.options(), false, console)?;
         runs.push(report.results);
     }
     type Metric = fn(&train::EpochMetrics) -> f64;
@@ -584,7 +504,8 @@ fn compare(args: &TrainArgs) -> Result<()> {
             })
             .collect();
         let path = args
-            .out
+            .config
+            .out_dir
             .join("plots")
             .join(format!("compare_{key}_{dataset}.png"));
         plot::line_chart(
@@ -594,7 +515,7 @@ fn compare(args: &TrainArgs) -> Result<()> {
                 x_label: "epoch",
                 y_label: label,
                 x_integer: true,
-                note: (key.starts_with("val") && args.val_fraction == 0.0)
+                note: (key.starts_with("val") && args.config.val_fraction == 0.0)
                     .then_some(ferrograd::figures::NO_VALIDATION),
                 ..Chart::default()
             },
@@ -621,7 +542,7 @@ fn compare(args: &TrainArgs) -> Result<()> {
     }
     println!(
         "plots   {}/plots/compare_*_{dataset}.png",
-        args.out.display()
+        args.config.out_dir.display()
     );
     Ok(())
 }

@@ -4,7 +4,8 @@
 use crate::data::Dataset;
 use crate::nn::Mlp;
 use crate::plot::{self, Chart, Series, Tile};
-use crate::train::{predict_features, EpochMetrics, Results};
+use crate::predict::predict_features;
+use crate::train::{EpochMetrics, Results};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -41,7 +42,7 @@ struct Curves {
     series: Vec<Series>,
 }
 
-/// Writes the six per-run plots to `paths` (in [`crate::train::PLOTS`] order).
+/// Writes the six per-run plots to `paths` (in [`crate::artifacts::PLOTS`] order).
 pub fn write_run_plots(r: &Results, paths: &[PathBuf]) -> Result<()> {
     let what = format!("{} on {}", r.config.activation, r.config.dataset);
     let no_val = (r.sizes.val == 0).then_some(NO_VALIDATION);

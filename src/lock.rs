@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// The lock file's name inside the output folder.
 pub const LOCK_FILE: &str = ".ferrograd.lock";
 
-/// The sub-folders runs write into (see `train::ArtifactPaths` and `train::checkpoint_path`):
+/// The sub-folders runs write into (see `artifacts::ArtifactPaths` and `train::checkpoint_path`):
 /// a symbolic link in their place would send the run's files elsewhere, so it is refused.
 pub const OUT_FOLDERS: [&str; 5] = [
     "models",

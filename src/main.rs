@@ -20,6 +20,12 @@ fn main() {
         eprintln!("{first} (see --help)");
         std::process::exit(2);
     });
+    // Settings that parse but are out of range (checked once, by the library's
+    // configuration) are usage errors too.
+    if let Err(error) = args.check() {
+        eprintln!("error: {error:#} (see --help)");
+        std::process::exit(2);
+    }
     if let Err(error) = cli::run(args) {
         // One line: the error and its causes, joined.
         eprintln!("error: {error:#}");

@@ -1,10 +1,13 @@
-//! Using a saved model: loading it, predicting labels and probabilities, and scoring the
-//! predictions (accuracy, per-class accuracy, confusion matrix).
+//! Using a model: loading it, predicting labels and probabilities, evaluating it on a
+//! dataset, and scoring predictions (accuracy, per-class accuracy, confusion matrix).
+//! Independent of training: nothing here updates a model.
 
 use crate::artifacts::ModelFile;
-use crate::nn::Mlp;
+use crate::data::Dataset;
+use crate::nn::{Mlp, Module};
+use crate::{no_grad, Tensor};
 use anyhow::Result;
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
 use std::path::Path;
 
 /// A model read from disk: its file (architecture, dataset, classes...) and the network.
@@ -35,7 +38,7 @@ pub struct Prediction {
 /// # Panics
 /// When `x`'s width is not the model's input size.
 pub fn predict(model: &Mlp<f32>, x: &Array2<f32>) -> Prediction {
-    let (labels, probabilities) = crate::train::predict_features(model, x);
+    let (labels, probabilities) = predict_features(model, x);
     Prediction {
         labels,
         probabilities,
@@ -139,4 +142,61 @@ impl std::fmt::Display for PredictReport {
         }
         writeln!(f, "\nsample predictions {}", self.grid)
     }
+}
+
+/// Index of the largest value of each row.
+pub fn argmax_rows(logits: &ndarray::ArrayView2<f32>) -> Vec<usize> {
+    logits
+        .axis_iter(Axis(0))
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+                    if v > bv {
+                        (i, v)
+                    } else {
+                        (bi, bv)
+                    }
+                })
+                .0
+        })
+        .collect()
+}
+
+/// Mean loss and accuracy of `model` on `data`, without recording a graph.
+pub fn evaluate(model: &Mlp<f32>, data: &Dataset) -> (f64, f64) {
+    if data.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let _guard = no_grad();
+    let mut loss = 0.0;
+    let mut correct = 0usize;
+    const CHUNK: usize = 1000;
+    for start in (0..data.len()).step_by(CHUNK) {
+        let end = (start + CHUNK).min(data.len());
+        let x = Tensor::from_array(data.features.slice(ndarray::s![start..end, ..]).to_owned());
+        let labels = &data.labels[start..end];
+        let logits = model.forward(&x);
+        loss += logits.cross_entropy(labels).item() as f64 * (end - start) as f64;
+        let v = logits.value();
+        let v2 = v.view().into_dimensionality::<ndarray::Ix2>().unwrap();
+        correct += argmax_rows(&v2)
+            .iter()
+            .zip(labels)
+            .filter(|(p, l)| p == l)
+            .count();
+    }
+    (loss / data.len() as f64, correct as f64 / data.len() as f64)
+}
+
+/// Predicted labels and class probabilities (softmax) for each row of `x`.
+pub fn predict_features(model: &Mlp<f32>, x: &Array2<f32>) -> (Vec<usize>, Array2<f32>) {
+    let _guard = no_grad();
+    let logits = model.forward(&Tensor::from_array(x.clone()));
+    let probs = logits.softmax(1);
+    let p = probs
+        .to_array()
+        .into_dimensionality::<ndarray::Ix2>()
+        .expect("2-D probabilities");
+    (argmax_rows(&p.view()), p)
 }

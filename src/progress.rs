@@ -23,3 +23,52 @@ pub fn bar_to(len: usize, template: &str, target: ProgressDrawTarget) -> Progres
     );
     bar
 }
+
+/// The command line's view of a training run: a progress bar per epoch on a terminal, and a
+/// line per epoch and per message on standard output.
+#[derive(Default)]
+pub struct Console {
+    bar: Option<ProgressBar>,
+}
+
+impl crate::train::Observer for Console {
+    fn message(&mut self, text: &str) {
+        println!("{text}");
+    }
+
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, steps: usize) {
+        let bar = bar(
+            steps,
+            "epoch {prefix} {bar:30} {pos}/{len} steps  {msg}  eta {eta}",
+        );
+        bar.set_prefix(format!("{epoch}/{epochs}"));
+        self.bar = Some(bar);
+    }
+
+    fn step_done(&mut self, step: usize, mean_loss: f64) {
+        if let Some(bar) = &self.bar {
+            if step % 16 == 0 {
+                bar.set_message(format!("loss {mean_loss:.4}"));
+            }
+            bar.inc(1);
+        }
+    }
+
+    fn epoch_done(&mut self, m: &crate::train::EpochMetrics, epochs: usize) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        println!(
+            "epoch {:>3}/{}  train loss {:.4} acc {:6.2}%  val loss {:.4} acc {:6.2}%  test acc {:6.2}%  lr {:.5}  {:.2}s",
+            m.epoch,
+            epochs,
+            m.train_loss,
+            100.0 * m.train_accuracy,
+            m.val_loss,
+            100.0 * m.val_accuracy,
+            100.0 * m.test_accuracy,
+            m.lr,
+            m.seconds
+        );
+    }
+}

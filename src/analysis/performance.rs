@@ -9,10 +9,11 @@ use crate::blas::BlasCore;
 use crate::build_info::BuildInfo;
 use crate::cpu::CpuPeak;
 use crate::data::{self, Dataset, DatasetName};
-use crate::nn::{Activation, Init, Mlp, Module};
+use crate::nn::{Activation, Init, Mlp};
 use crate::optim::Sgd;
-use crate::{profile, Tensor};
-use anyhow::Result;
+use crate::profile;
+use crate::train::{Phases, Trainer};
+use anyhow::{bail, Result};
 use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -56,34 +57,8 @@ impl Default for PerfOptions {
     }
 }
 
-/// Seconds per phase of an epoch.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Phases {
-    /// Gathering the batch's rows into a tensor.
-    pub data: f64,
-    /// Forward pass and loss.
-    pub forward: f64,
-    /// Backward pass with the SGD update of each layer fused into it.
-    pub backward: f64,
-    /// What is left of the optimizer after backward (dropping any remaining gradients).
-    pub optimizer: f64,
-}
-
 /// Images each system trains on before the other takes its turn in [`measure`].
 pub const INTERLEAVE_IMAGES: usize = 8192;
-
-impl Phases {
-    fn add(&mut self, o: &Phases) {
-        self.data += o.data;
-        self.forward += o.forward;
-        self.backward += o.backward;
-        self.optimizer += o.optimizer;
-    }
-
-    fn total(&self) -> f64 {
-        self.data + self.forward + self.backward + self.optimizer
-    }
-}
 
 /// One op's share of a profiled epoch.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -164,36 +139,21 @@ pub struct PerfReport {
     pub build: BuildInfo,
 }
 
-/// Autograd training steps over `batches` (an epoch, or one turn of it), timed per phase.
+/// Autograd training steps over `batches` (an epoch, or one turn of it): the trainer's own
+/// step, timed per phase.
 pub fn autograd_epoch(
-    model: &Mlp<f32>,
-    params: &[Tensor<f32>],
-    sgd: &mut Sgd<f32>,
+    trainer: &mut Trainer,
     train: &Dataset,
     batches: &[Vec<usize>],
-    lr: f64,
-) -> Phases {
+) -> Result<Phases> {
     let mut p = Phases::default();
     for idx in batches {
-        let t0 = Instant::now();
-        let x = train.batch_tensor(idx);
-        let labels: Vec<usize> = idx.iter().map(|&i| train.labels[i]).collect();
-        let t1 = Instant::now();
-        let loss = model.forward(&x).cross_entropy(&labels);
-        let t2 = Instant::now();
-        // As the trainer does: each layer updated inside backward once its gradient is done.
-        crate::optim::backward_and_step(&loss, params, sgd, lr);
-        let t3 = Instant::now();
-        for q in params {
-            q.zero_grad();
+        match trainer.step_on(train, idx) {
+            Ok(step) => p.add(&step.phases),
+            Err(d) => bail!("analyze performance: training diverged ({d:?}); lower --lr"),
         }
-        let t4 = Instant::now();
-        p.data += (t1 - t0).as_secs_f64();
-        p.forward += (t2 - t1).as_secs_f64();
-        p.backward += (t3 - t2).as_secs_f64();
-        p.optimizer += (t4 - t3).as_secs_f64();
     }
-    p
+    Ok(p)
 }
 
 /// Hand-written training steps over `batches` (an epoch, or one turn of it); returns seconds.
@@ -235,9 +195,8 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
     sizes.push(train.classes.len());
     crate::limits::check_parameters(&sizes)?;
     let model = Mlp::<f32>::new(&sizes, opts.activation, Init::Xavier, opts.seed);
-    let params = model.parameters();
-    let mut sgd = Sgd::new(0.9);
     let mut hand = HandwrittenMlp::from_mlp(&model);
+    let mut trainer = Trainer::new(model, Box::new(Sgd::new(0.9)), opts.lr);
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut epoch_batches = || data::shuffled_batches(train.len(), opts.batch_size, &mut rng);
 
@@ -246,13 +205,13 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
     let mut floor = GemmFloor::default();
     let b = epoch_batches();
     for step in b.chunks(1) {
-        let mut run = || autograd_epoch(&model, &params, &mut sgd, &train, step, opts.lr);
+        let mut run = || autograd_epoch(&mut trainer, &train, step);
         if floor.knows(step[0].len()) {
-            run();
+            run()?;
         } else {
-            floor.record(step[0].len(), || {
-                run();
-            });
+            let mut result = Ok(Phases::default());
+            floor.record(step[0].len(), || result = run());
+            result?;
         }
     }
     handwritten_epoch(&mut hand, &train, &b, opts.lr, 0.9);
@@ -275,9 +234,7 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
         for (i, part) in b.chunks(chunk).enumerate() {
             for turn in 0..3 {
                 match (i + turn) % 3 {
-                    0 => p.add(&autograd_epoch(
-                        &model, &params, &mut sgd, &train, part, opts.lr,
-                    )),
+                    0 => p.add(&autograd_epoch(&mut trainer, &train, part)?),
                     1 => h += handwritten_epoch(&mut hand, &train, part, opts.lr, 0.9),
                     _ => f += floor.run(part),
                 }
@@ -295,7 +252,7 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
     // One profiled epoch for the per-op table and GEMM shapes.
     profile::set_enabled(true);
     let b = epoch_batches();
-    autograd_epoch(&model, &params, &mut sgd, &train, &b, opts.lr);
+    autograd_epoch(&mut trainer, &train, &b)?;
     profile::set_enabled(false);
     let ops = profile::op_totals()
         .into_iter()
