@@ -501,13 +501,7 @@ fn choose_dataset(given: Option<DatasetName>, data_dir: Option<&Path>) -> Result
         );
     }
     ferrograd::prompt::ask_dataset(&mut std::io::stdin().lock(), &mut std::io::stderr(), |d| {
-        if d == DatasetName::Digits {
-            "embedded".to_string()
-        } else if data::available_locally(d, data_dir) {
-            "found locally".to_string()
-        } else {
-            "not found locally: will try to download".to_string()
-        }
+        data::local_status(d, data_dir).to_string()
     })
 }
 
@@ -648,7 +642,12 @@ fn predict(args: &PredictArgs) -> Result<()> {
         ),
     };
     report_data_source(dataset, args.data_dir.as_deref());
-    let (_, test) = ferrograd::load_dataset(dataset, args.data_dir.as_deref())?;
+    let (_, test) = data::load_for_model(
+        dataset,
+        args.data_dir.as_deref(),
+        &loaded.file.normalisation,
+        &path,
+    )?;
     ferrograd::validate::model_fits(&loaded.file, &path, &test)?;
     let prediction = ferrograd::predict(&loaded.mlp, &test.features);
     let scores = ferrograd::predict::score(&prediction.labels, &test.labels, test.classes.len());
