@@ -195,8 +195,9 @@ fn predict_refuses_a_dataset_the_model_was_not_trained_on() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(grids, vec!["sample_predictions_relu_digits.png"]);
-    // Asked explicitly, it goes on to the real obstacle (64 inputs against 784 pixels) and
-    // never reaches a tensor shape panic.
+    // Asked explicitly, it goes on to the real obstacles (0..16 digits against 8-bit pixels,
+    // refused before any download; then 64 inputs against 784 pixels) and never reaches a
+    // tensor shape panic.
     let o = bin()
         .args([
             "predict",

@@ -80,7 +80,7 @@ impl Phases {
         self.optimizer += o.optimizer;
     }
 
-    fn total(&self) -> f64 {
+    pub(crate) fn total(&self) -> f64 {
         self.data + self.forward + self.backward + self.optimizer
     }
 }
