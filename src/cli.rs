@@ -462,25 +462,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
-                println!("ferrograd {}", info.version);
-                println!("commit           {}", info.commit);
-                println!("rustc            {}", info.rustc);
-                println!("profile          {}", info.profile);
-                println!("target           {}", info.target);
-                println!("features         {}", info.features);
-                println!("blas             {}", info.blas);
-                println!("blas core        {}", info.blas_core.core);
-                println!("core chosen      {}", info.blas_core.source);
-                if info.blas_core.generic_fallback {
-                    println!(
-                        "                 (a generic fallback: this CPU supports faster kernels)"
-                    );
-                }
-                if !info.blas_core.note.is_empty() {
-                    println!("core note        {}", info.blas_core.note);
-                }
-                println!("threads          {}", info.threads);
-                println!("target features  {}", info.target_features);
+                print!("{info}");
             }
             Ok(())
         }

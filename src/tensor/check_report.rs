@@ -51,3 +51,41 @@ impl fmt::Display for GradcheckReport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(name: &str, first: f64, second: f64) -> OpReport {
+        OpReport {
+            op: name.into(),
+            first_order: first,
+            second_order: second,
+            pass: first <= TOLERANCE && second <= TOLERANCE,
+        }
+    }
+
+    #[test]
+    fn json_is_the_bare_array_and_failures_are_named_in_the_table() {
+        let report = GradcheckReport {
+            ops: vec![op("exp", 1e-9, 2e-9), op("log", 1e-9, 5e-3)],
+        };
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            serde_json::to_value(&report.ops).unwrap()
+        );
+        assert_eq!(report.failed(), vec!["log"]);
+        let text = report.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].contains("tolerance 1e-6"), "{text}");
+        assert!(
+            lines[1].starts_with("exp ") && lines[1].ends_with("yes"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("5.000e-3") && lines[2].ends_with("NO"),
+            "{text}"
+        );
+    }
+}
