@@ -330,7 +330,7 @@ impl DatasetSpec {
     /// kind of raw values as this dataset's, its own divisor is applied — even when it is not
     /// this dataset's usual one — because that reproduces the inputs the model learnt from.
     /// A different kind (a model of 0..16 digits on 8-bit pixels) has no meaningful
-    /// conversion, so it is refused.
+    /// conversion, so it is refused; so is a divisor so small that pixels become infinite.
     pub fn divisor_for(&self, model: &Normalisation, origin: &Path) -> Result<f32> {
         if model.kind != self.scaling.kind {
             bail!(
@@ -340,6 +340,15 @@ impl DatasetSpec {
                 model.divisor,
                 self.id,
                 self.scaling.kind
+            );
+        }
+        // The raw range's top over the model's divisor: infinite inputs would give NaN scores.
+        if !(self.scaling.divisor / model.divisor).is_finite() {
+            bail!(
+                "{}: normalisation divisor {} turns {}'s pixels into infinite inputs",
+                origin.display(),
+                model.divisor,
+                self.id
             );
         }
         Ok(model.divisor)
@@ -392,5 +401,11 @@ mod tests {
             ..own
         };
         assert_eq!(digits.divisor_for(&rescaled, Path::new("m")).unwrap(), 8.0);
+        let tiny = Normalisation {
+            divisor: 1e-38,
+            ..digits.scaling.to_file()
+        };
+        let e = digits.divisor_for(&tiny, Path::new("m")).unwrap_err();
+        assert!(e.to_string().contains("infinite inputs"), "{e}");
     }
 }
