@@ -57,3 +57,29 @@ impl BuildInfo {
         )
     }
 }
+
+/// What `ferrograd info` prints: one labelled line per fact.
+impl std::fmt::Display for BuildInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "ferrograd {}", self.version)?;
+        writeln!(f, "commit           {}", self.commit)?;
+        writeln!(f, "rustc            {}", self.rustc)?;
+        writeln!(f, "profile          {}", self.profile)?;
+        writeln!(f, "target           {}", self.target)?;
+        writeln!(f, "features         {}", self.features)?;
+        writeln!(f, "blas             {}", self.blas)?;
+        writeln!(f, "blas core        {}", self.blas_core.core)?;
+        writeln!(f, "core chosen      {}", self.blas_core.source)?;
+        if self.blas_core.generic_fallback {
+            writeln!(
+                f,
+                "                 (a generic fallback: this CPU supports faster kernels)"
+            )?;
+        }
+        if !self.blas_core.note.is_empty() {
+            writeln!(f, "core note        {}", self.blas_core.note)?;
+        }
+        writeln!(f, "threads          {}", self.threads)?;
+        writeln!(f, "target features  {}", self.target_features)
+    }
+}

@@ -11,8 +11,7 @@ use ferrograd::limits;
 use ferrograd::lock::OutLock;
 use ferrograd::nn::Activation;
 use ferrograd::plot::{self, Chart, Series};
-use ferrograd::predict::PredictReport;
-use ferrograd::tensor::check;
+use ferrograd::tensor::check_report::GradcheckReport;
 use ferrograd::train::{self, TrainConfig};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -382,25 +381,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
-                println!("ferrograd {}", info.version);
-                println!("commit           {}", info.commit);
-                println!("rustc            {}", info.rustc);
-                println!("profile          {}", info.profile);
-                println!("target           {}", info.target);
-                println!("features         {}", info.features);
-                println!("blas             {}", info.blas);
-                println!("blas core        {}", info.blas_core.core);
-                println!("core chosen      {}", info.blas_core.source);
-                if info.blas_core.generic_fallback {
-                    println!(
-                        "                 (a generic fallback: this CPU supports faster kernels)"
-                    );
-                }
-                if !info.blas_core.note.is_empty() {
-                    println!("core note        {}", info.blas_core.note);
-                }
-                println!("threads          {}", info.threads);
-                println!("target features  {}", info.target_features);
+                print!("{info}");
             }
             Ok(())
         }
@@ -420,13 +401,7 @@ fn choose_dataset(given: Option<DatasetName>, data_dir: Option<&Path>) -> Result
         );
     }
     ferrograd::prompt::ask_dataset(&mut std::io::stdin().lock(), &mut std::io::stderr(), |d| {
-        if d == DatasetName::Digits {
-            "embedded".to_string()
-        } else if data::available_locally(d, data_dir) {
-            "found locally".to_string()
-        } else {
-            "not found locally: will try to download".to_string()
-        }
+        data::local_status(d, data_dir).to_string()
     })
 }
 
@@ -554,84 +529,39 @@ fn predict(args: &PredictArgs) -> Result<()> {
     };
     let loaded = ferrograd::load_model(&path)?;
     let _lock = OutLock::acquire(&args.out)?;
-    let own = DatasetName::parse(&loaded.file.dataset);
-    let dataset = match (args.dataset, own) {
-        (Some(d), Some(o)) if d != o && !args.allow_dataset_mismatch => bail!(
-            "{}: the model was trained on {o}, not {d}; its outputs are {o} classes, so scoring them against {d} labels means nothing (pass --allow-dataset-mismatch to do it anyway)",
-            path.display()
-        ),
-        (Some(d), _) => d,
-        (None, Some(o)) => o,
-        (None, None) => bail!(
-            "{}: unknown dataset {:?}; pass --dataset",
-            path.display(),
-            loaded.file.dataset
-        ),
-    };
+    let dataset = loaded.scoring_dataset(&path, args.dataset, args.allow_dataset_mismatch)?;
     report_data_source(dataset, args.data_dir.as_deref());
-    let (_, test) = ferrograd::load_dataset(dataset, args.data_dir.as_deref())?;
-    ferrograd::validate::model_fits(&loaded.file, &path, &test)?;
-    let prediction = ferrograd::predict(&loaded.mlp, &test.features);
-    let scores = ferrograd::predict::score(&prediction.labels, &test.labels, test.classes.len());
-    // A model scored on another dataset gets its own grid: the model's own stays.
-    let tag = match own {
-        Some(o) if o == dataset => format!("{}_{dataset}", loaded.file.activation),
-        _ => format!(
-            "{}_{}_on_{dataset}",
-            loaded.file.activation, loaded.file.dataset
-        ),
-    };
-    let grid = args
-        .out
-        .join("predicted_images")
-        .join(format!("sample_predictions_{tag}.png"));
+    let ev = ferrograd::predict::score_saved_model(
+        &loaded,
+        &path,
+        dataset,
+        args.data_dir.as_deref(),
+        &args.out,
+    )?;
     let grid_options = args.grid.options();
-    ferrograd::figures::write_prediction_grid(&loaded.mlp, &test, grid_options, &grid, &tag)?;
-    let report = PredictReport {
-        model: path.display().to_string(),
-        model_dataset: loaded.file.dataset.clone(),
-        activation: loaded.file.activation.clone(),
-        dataset: dataset.to_string(),
-        images: test.len(),
-        classes: test.classes.clone(),
-        scores,
-        grid: grid.display().to_string(),
-    };
+    ferrograd::figures::write_prediction_grid(
+        &loaded.mlp,
+        &ev.test,
+        grid_options,
+        &ev.grid,
+        &ev.tag,
+    )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(&ev.report)?);
     } else {
-        print!("{report}");
+        print!("{}", ev.report);
     }
     Ok(())
 }
 
 fn gradcheck(json: bool, seed: u64) -> Result<()> {
-    let reports = check::check_all(seed);
+    let report = GradcheckReport::run(seed);
     if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
-            "{:<22} {:>14} {:>14}  pass (tolerance {:.0e})",
-            "op",
-            "first order",
-            "second order",
-            check::TOLERANCE
-        );
-        for r in &reports {
-            println!(
-                "{:<22} {:>14.3e} {:>14.3e}  {}",
-                r.op,
-                r.first_order,
-                r.second_order,
-                if r.pass { "yes" } else { "NO" }
-            );
-        }
+        print!("{report}");
     }
-    let failed: Vec<&str> = reports
-        .iter()
-        .filter(|r| !r.pass)
-        .map(|r| r.op.as_str())
-        .collect();
+    let failed = report.failed();
     if failed.is_empty() {
         Ok(())
     } else {
@@ -652,105 +582,23 @@ fn performance(a: &PerformanceArgs) -> Result<()> {
     let r = measure(&opts)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(());
+    } else {
+        print!("{r}");
     }
-    println!(
-        "{} {}, batch {}, {} steps of {} images; {} threads, blas {}",
-        r.dataset,
-        r.architecture
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join("-"),
-        r.batch_size,
-        r.steps_per_epoch,
-        r.images,
-        r.threads,
-        r.blas
-    );
-    println!("GEMM kernels: {}", r.blas_core);
-    println!(
-        "epoch (median of {}): autograd {:.3} s, hand-written {:.3} s, ratio {:.3}",
-        r.epoch_seconds.len(),
-        r.epoch_seconds_median,
-        r.handwritten_epoch_seconds_median,
-        r.ratio
-    );
-    println!(
-        "GEMM floor {:.3} s (the epoch's GEMMs as plain GEMMs), floor ratio {:.3}",
-        r.gemm_floor_seconds, r.floor_ratio
-    );
-    let peak = &r.cpu_peak;
-    println!(
-        "floor GEMM rate {:.1} GFLOP/s = {:.0}% of the peak {:.1} GFLOP/s \
-         ({}: {} cores × {:.0} MHz × {} FLOPs/cycle)",
-        r.floor_gflops,
-        100.0 * r.floor_fraction_of_peak,
-        peak.gflops,
-        peak.model,
-        peak.cores,
-        peak.mhz,
-        peak.flops_per_cycle
-    );
-    let p = &r.phases;
-    let total = p.data + p.forward + p.backward + p.optimizer;
-    println!("\nphase       seconds   share");
-    for (name, v) in [
-        ("data", p.data),
-        ("forward", p.forward),
-        ("backward", p.backward),
-        ("optimizer", p.optimizer),
-    ] {
-        println!("{name:<10} {v:>8.4} {:>6.1}%", 100.0 * v / total);
-    }
-    println!("\nop (one profiled epoch)       calls   seconds   share");
-    let op_total: f64 = r.ops.iter().map(|o| o.seconds).sum();
-    for o in &r.ops {
-        println!(
-            "{:<26} {:>8} {:>9.4} {:>6.1}%",
-            o.op,
-            o.calls,
-            o.seconds,
-            100.0 * o.seconds / op_total
-        );
-    }
-    println!("\nGEMM m×k·k×n        calls  GFLOP/s in training  plain GEMM");
-    for g in &r.gemm {
-        println!(
-            "{:>5}×{:>4}·{:>4}×{:<5} {:>6} {:>20.1} {:>11.1}",
-            g.shape[0],
-            g.shape[1],
-            g.shape[1],
-            g.shape[2],
-            g.calls,
-            g.gflops_in_training,
-            g.gflops_plain_gemm
-        );
-    }
-    println!("\nmatmul work per epoch: {:.2} GFLOP", r.epoch_matmul_gflop);
     Ok(())
 }
 
 fn scaling(a: &ScalingArgs) -> Result<()> {
-    use ferrograd::analysis::scaling;
-    if !a.json {
-        println!(
-            "{:<6} {:>6} {:>8} {:>12} {:>14}",
-            "grid", "value", "threads", "ms/step", "images/s"
-        );
-    }
+    use ferrograd::analysis::scaling::{self, Point};
     let json = a.json;
+    if !json {
+        println!("{}", Point::TABLE_HEADER);
+    }
     let _lock = OutLock::acquire(&a.out)?;
+    // Rows as they are measured: a full run takes minutes.
     let report = scaling::measure(a.steps as usize, &a.threads_list.0, |p| {
         if !json {
-            println!(
-                "{:<6} {:>6} {:>8} {:>12.3} {:>14.0}",
-                p.axis,
-                p.value,
-                p.threads,
-                p.step_seconds * 1e3,
-                p.images_per_second
-            );
+            println!("{p}");
         }
     })?;
     let plots = scaling::plot(&report, &a.out.join("plots"))?;
@@ -763,13 +611,7 @@ fn scaling(a: &ScalingArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("\nfitted t ∝ xᵅ:");
-    for f in &report.fits {
-        println!(
-            "  {:<6} {} thread(s): α = {:.2}",
-            f.axis, f.threads, f.exponent
-        );
-    }
+    print!("{}", report.fits_table());
     for p in plots {
         println!("plot    {}", p.display());
     }

@@ -3,12 +3,12 @@
 //! Independent of training: nothing here updates a model.
 
 use crate::artifacts::ModelFile;
-use crate::data::Dataset;
+use crate::data::{self, Dataset, DatasetName};
 use crate::nn::{Mlp, Module};
 use crate::{no_grad, Tensor};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use ndarray::{Array2, Axis};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A model read from disk: its file (architecture, dataset, classes...) and the network.
 pub struct LoadedModel {
@@ -23,6 +23,96 @@ pub fn load_model(path: &Path) -> Result<LoadedModel> {
     let file = ModelFile::load(path)?;
     let mlp = file.to_mlp();
     Ok(LoadedModel { file, mlp })
+}
+
+impl LoadedModel {
+    /// The dataset the model was trained on, when this ferrograd knows it.
+    pub fn own_dataset(&self) -> Option<DatasetName> {
+        DatasetName::parse(&self.file.dataset)
+    }
+
+    /// The dataset to score the model (read from `origin`) on: `given`, else its own. Another
+    /// dataset than its own is refused unless `allow_mismatch`: its outputs are its own
+    /// classes, so scoring them against other labels means nothing.
+    pub fn scoring_dataset(
+        &self,
+        origin: &Path,
+        given: Option<DatasetName>,
+        allow_mismatch: bool,
+    ) -> Result<DatasetName> {
+        Ok(match (given, self.own_dataset()) {
+            (Some(d), Some(o)) if d != o && !allow_mismatch => bail!(
+                "{}: the model was trained on {o}, not {d}; its outputs are {o} classes, so scoring them against {d} labels means nothing (pass --allow-dataset-mismatch to do it anyway)",
+                origin.display()
+            ),
+            (Some(d), _) => d,
+            (None, Some(o)) => o,
+            (None, None) => bail!(
+                "{}: unknown dataset {:?}; pass --dataset",
+                origin.display(),
+                self.file.dataset
+            ),
+        })
+    }
+
+    /// The name of its sample-predictions grid on `dataset`: `<activation>_<dataset>`, or
+    /// `<activation>_<own>_on_<dataset>` on another dataset, so that the model's own stays.
+    pub fn grid_tag(&self, dataset: DatasetName) -> String {
+        let activation = &self.file.activation;
+        match self.own_dataset() {
+            Some(o) if o == dataset => format!("{activation}_{dataset}"),
+            _ => format!("{activation}_{}_on_{dataset}", self.file.dataset),
+        }
+    }
+}
+
+/// A model scored on a test set: what `predict` prints, and what its grid draws.
+pub struct Evaluation {
+    /// Accuracy, per-class accuracy, confusion matrix and where the grid goes.
+    pub report: PredictReport,
+    /// The test set scored (normalised as the model records).
+    pub test: Dataset,
+    /// The grid's name ([`LoadedModel::grid_tag`]).
+    pub tag: String,
+    /// Where the grid goes: `<out>/predicted_images/sample_predictions_<tag>.png`.
+    pub grid: PathBuf,
+}
+
+/// Scores the model read from `origin` on `dataset`'s test set, loaded with the normalisation
+/// the model records ([`data::load_for_model`]) and checked to fit the model; `out` is the
+/// artifacts folder its grid will go to (not written here).
+pub fn score_saved_model(
+    loaded: &LoadedModel,
+    origin: &Path,
+    dataset: DatasetName,
+    data_dir: Option<&Path>,
+    out: &Path,
+) -> Result<Evaluation> {
+    let file = &loaded.file;
+    let (_, test) = data::load_for_model(dataset, data_dir, &file.normalisation, origin)?;
+    crate::validate::model_fits(file, origin, &test)?;
+    let prediction = predict(&loaded.mlp, &test.features);
+    let scores = score(&prediction.labels, &test.labels, test.classes.len());
+    let tag = loaded.grid_tag(dataset);
+    let grid = out
+        .join("predicted_images")
+        .join(format!("sample_predictions_{tag}.png"));
+    let report = PredictReport {
+        model: origin.display().to_string(),
+        model_dataset: file.dataset.clone(),
+        activation: file.activation.clone(),
+        dataset: dataset.to_string(),
+        images: test.len(),
+        classes: test.classes.clone(),
+        scores,
+        grid: grid.display().to_string(),
+    };
+    Ok(Evaluation {
+        report,
+        test,
+        tag,
+        grid,
+    })
 }
 
 /// Labels and class probabilities for a batch.

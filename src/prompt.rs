@@ -21,8 +21,9 @@ pub fn parse_choice(answer: &str) -> Option<DatasetName> {
     }
 }
 
-/// Lists the datasets on `output` with `status(d)` beside each (found locally, will download...)
-/// and reads answers from `input` until one is valid; the end of input is an error.
+/// Lists the datasets on `output`, numbered in registry order, each with its description and
+/// `status(d)` (found locally, will download...), and reads answers from `input` until one is
+/// valid; the end of input is an error.
 pub fn ask_dataset(
     input: &mut impl BufRead,
     output: &mut impl Write,
@@ -35,7 +36,15 @@ pub fn ask_dataset(
         .map_or(1, |i| i + 1);
     writeln!(output, "Which dataset?")?;
     for (i, d) in DatasetName::ALL.iter().enumerate() {
-        writeln!(output, "  {}) {:<8} ({})", i + 1, d.as_str(), status(*d))?;
+        let spec = d.spec();
+        writeln!(
+            output,
+            "  {}) {:<8} {} ({})",
+            i + 1,
+            spec.id,
+            spec.description,
+            status(*d)
+        )?;
     }
     loop {
         write!(

@@ -95,6 +95,7 @@ fn idx_label_count_differs_from_image_count() {
         &dir,
         "train-images-idx3-ubyte",
         "train-labels-idx1-ubyte",
+        255.0,
         &mut ferrograd::limits::DataBudget::new(1 << 30),
     ));
     assert!(
@@ -112,7 +113,7 @@ fn idx_labels_of_ten_or_more() {
 
 #[test]
 fn cifar_size_not_a_multiple_of_the_record() {
-    let e = err_of(cifar::parse(&vec![0u8; 3073 * 2 + 5], origin()));
+    let e = err_of(cifar::parse(&vec![0u8; 3073 * 2 + 5], origin(), 255.0));
     assert!(e.contains("some/file.bin") && e.contains("3073"), "{e}");
 }
 
@@ -120,7 +121,7 @@ fn cifar_size_not_a_multiple_of_the_record() {
 fn cifar_label_above_nine() {
     let mut b = cifar::encode(&[(3, vec![0; 3072]), (4, vec![0; 3072])]);
     b[3073] = 11;
-    let e = err_of(cifar::parse(&b, origin()));
+    let e = err_of(cifar::parse(&b, origin(), 255.0));
     assert!(
         e.contains("some/file.bin") && e.contains("record 1") && e.contains("label 11"),
         "{e}"
@@ -138,13 +139,14 @@ fn digits_csv_with_a_bad_field_count_or_a_non_number() {
     let e = err_of(parse_digits_csv(
         &format!("{}\n{}\n", row(65), row(64)),
         "my.csv",
+        16.0,
     ));
     assert!(
         e.contains("my.csv") && e.contains("line 2") && e.contains("64 fields"),
         "{e}"
     );
     let bad = row(65).replacen('3', "x", 1);
-    let e = err_of(parse_digits_csv(&bad, "my.csv"));
+    let e = err_of(parse_digits_csv(&bad, "my.csv", 16.0));
     assert!(
         e.contains("my.csv") && e.contains("not a whole number"),
         "{e}"

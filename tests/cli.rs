@@ -212,7 +212,9 @@ fn bad_arguments_are_rejected_by_the_parser() {
         &["train", "--dataset", "digits", "--hidden", ""],
         &["train", "--dataset", "digits", "--hidden", "128,0"],
         &["train", "--dataset", "imagenet"],
-        &["train", "--dataset", "digits", "--activation", "gelu"],
+        &["train", "--dataset", "digits", "--activation", "softplus"],
+        &["train", "--dataset", "digits", "--warmup", "4294967295"],
+        &["train", "--dataset", "digits", "--hidden", "8,8,8", "--val-fraction", "1"],
     ] {
         let o = bin().args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?} should be a usage error");

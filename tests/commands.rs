@@ -124,10 +124,10 @@ fn negative_numbers_get_the_validators_message_on_one_line() {
     for (args, expected) in [
         (&["--lr", "-1"][..], "must be a positive number, got -1"),
         (&["--lr=-1"], "must be a positive number, got -1"),
-        (&["--momentum", "-0.5"], "must be a number ≥ 0, got -0.5"),
+        (&["--momentum", "-0.5"], "--momentum must be in [0, 1), got -0.5"),
         (
             &["--weight-decay", "-1e-3"],
-            "must be a number ≥ 0, got -1e-3",
+            "--weight-decay must be a number ≥ 0, got -0.001",
         ),
         (&["--epochs", "-3"], "-3"),
     ] {
@@ -195,8 +195,9 @@ fn predict_refuses_a_dataset_the_model_was_not_trained_on() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(grids, vec!["sample_predictions_relu_digits.png"]);
-    // Asked explicitly, it goes on to the real obstacle (64 inputs against 784 pixels) and
-    // never reaches a tensor shape panic.
+    // Asked explicitly, it goes on to the real obstacles (0..16 digits against 8-bit pixels,
+    // refused before any download; then 64 inputs against 784 pixels) and never reaches a
+    // tensor shape panic.
     let o = bin()
         .args([
             "predict",

@@ -119,6 +119,7 @@ fn cifar_archive_is_unpacked_and_loaded() {
     cifar::unpack(&archive, &dest).unwrap();
     let (train, test) = data::load_cifar(
         &dest.join(cifar::FOLDER),
+        255.0,
         &mut ferrograd::limits::DataBudget::new(1 << 30),
     )
     .unwrap();

@@ -154,9 +154,9 @@ proptest! {
         cut in proptest::option::of(any::<usize>()),
     ) {
         count_case();
-        prop_assert!(names_the_file(cifar::parse(&bytes, origin())));
+        prop_assert!(names_the_file(cifar::parse(&bytes, origin(), 255.0)));
         let valid = cifar::encode(&[(1, vec![9; 3072]), (2, vec![200; 3072])]);
-        prop_assert!(names_the_file(cifar::parse(&damaged(valid, edits, cut), origin())));
+        prop_assert!(names_the_file(cifar::parse(&damaged(valid, edits, cut), origin(), 255.0)));
     }
 
     #[test]

@@ -272,7 +272,12 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
             )
         })?,
     };
-    let (train, _) = data::load_dataset(dataset, opts.data_dir.as_deref())?;
+    let (train, _) = data::load_for_model(
+        dataset,
+        opts.data_dir.as_deref(),
+        &file.normalisation,
+        &opts.model,
+    )?;
     crate::validate::model_fits(&file, &opts.model, &train)?;
     let sample = train.head(opts.samples);
     crate::limits::DataBudget::from_env()?

@@ -7,7 +7,9 @@ pub mod hessian;
 mod hessian_display;
 pub mod lanczos;
 pub mod performance;
+mod performance_display;
 pub mod scaling;
+pub mod scaling_display;
 
 /// The median (the mean of the middle two for an even count; NaN when empty).
 pub fn median(v: &[f64]) -> f64 {

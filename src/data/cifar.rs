@@ -1,6 +1,6 @@
 //! CIFAR-10's binary version: records of 3,073 bytes (a label, then 1,024 red, 1,024 green and
 //! 1,024 blue bytes of a 32×32 image), turned grayscale with ITU-R BT.601 luma
-//! `Y = 0.299 R + 0.587 G + 0.114 B`, scaled to [0, 1].
+//! `Y = 0.299 R + 0.587 G + 0.114 B`, divided by the registry's divisor (255: [0, 1]).
 
 use crate::files::{open_regular, read_regular, temp_path};
 use crate::limits::{try_vec, DataBudget, MAX_ARCHIVE_ENTRIES, MAX_UNPACKED_BYTES};
@@ -26,27 +26,14 @@ pub const TRAIN_FILES: [&str; 5] = [
 pub const TEST_FILE: &str = "test_batch.bin";
 /// The folder the archive unpacks to.
 pub const FOLDER: &str = "cifar-10-batches-bin";
-/// The class names, by label.
-pub const CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
-
-/// BT.601 luma of one pixel, in [0, 1].
+/// BT.601 luma of one pixel, in [0, 255] (the raw value normalisation divides).
 pub fn luma(r: u8, g: u8, b: u8) -> f32 {
-    (0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32) / 255.0
+    0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32
 }
 
-/// Parses the bytes of one batch file into grayscale features (1,024 per image) and labels.
-pub fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<f32>, Vec<u8>)> {
+/// Parses the bytes of one batch file into grayscale features (1,024 per image, each luma
+/// value divided by `divisor`) and labels.
+pub fn parse(bytes: &[u8], path: &Path, divisor: f32) -> Result<(Vec<f32>, Vec<u8>)> {
     if bytes.is_empty() || bytes.len() % RECORD != 0 {
         bail!(
             "{}: {} bytes is not a whole number of {RECORD}-byte CIFAR-10 records",
@@ -71,7 +58,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<f32>, Vec<u8>)> {
             &rec[1 + PIXELS..1 + 2 * PIXELS],
             &rec[1 + 2 * PIXELS..],
         );
-        features.extend((0..PIXELS).map(|p| luma(r[p], g[p], b[p])));
+        features.extend((0..PIXELS).map(|p| luma(r[p], g[p], b[p]) / divisor));
     }
     Ok((features, labels))
 }
@@ -84,14 +71,14 @@ pub fn decoded_cost(file_len: u64) -> u64 {
 
 /// Reads and parses one batch file (a regular file of at most [`MAX_FILE`] bytes), charging
 /// its decoded cost to `budget` before reading it.
-pub fn read(path: &Path, budget: &mut DataBudget) -> Result<(Vec<f32>, Vec<u8>)> {
+pub fn read(path: &Path, divisor: f32, budget: &mut DataBudget) -> Result<(Vec<f32>, Vec<u8>)> {
     let len = open_regular(path)?
         .metadata()
         .with_context(|| format!("{}: cannot read", path.display()))?
         .len();
     budget.charge(path, decoded_cost(len.min(MAX_FILE)))?;
     let bytes = read_regular(path, MAX_FILE, "CIFAR-10 batch")?;
-    parse(&bytes, path)
+    parse(&bytes, path, divisor)
 }
 
 /// Unpacks `cifar-10-binary.tar.gz` so that `dest/cifar-10-batches-bin/` appears whole or not

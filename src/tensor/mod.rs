@@ -6,6 +6,7 @@
 //! and the backward pass itself (unless a graph of the gradient is asked for) build nothing.
 
 pub mod check;
+pub mod check_report;
 pub mod elem;
 pub mod functional;
 pub mod graph;

@@ -139,7 +139,9 @@ impl Default for TrainConfig {
             init: Init::Xavier,
             val_fraction: 0.1,
             seed: 42,
-            threads: rayon::current_num_threads(),
+            // Not rayon's count: asking for it would start the global pool before `--threads`
+            // can size it (the command line reads these defaults while parsing).
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             out_dir: PathBuf::from("artifacts"),
         }
     }
@@ -177,57 +179,57 @@ impl TrainConfig {
         let checks: [(bool, String); 12] = [
             (
                 (1..=MAX_EPOCHS).contains(&self.epochs),
-                format!("epochs must be in 1..={MAX_EPOCHS}, got {}", self.epochs),
+                format!("--epochs must be in 1..={MAX_EPOCHS}, got {}", self.epochs),
             ),
             (
                 (1..=MAX_BATCH).contains(&self.batch_size),
-                format!("batch size must be in 1..={MAX_BATCH}, got {}", self.batch_size),
+                format!("--batch-size must be in 1..={MAX_BATCH}, got {}", self.batch_size),
             ),
             (
                 positive(self.lr),
-                format!("learning rate must be positive, got {}", self.lr),
+                format!("--lr must be a positive number, got {}", self.lr),
             ),
             (
                 !self.hidden.is_empty()
                     && self.hidden.len() <= MAX_HIDDEN_LAYERS
                     && self.hidden.iter().all(|w| (1..=MAX_CLI_WIDTH).contains(w)),
                 format!(
-                    "--hidden needs 1 to {MAX_HIDDEN_LAYERS} widths in 1..={MAX_CLI_WIDTH}, got {} widths {:?}",
+                    "--hidden takes 1 to at most {MAX_HIDDEN_LAYERS} widths, each in 1..={MAX_CLI_WIDTH}; got {} widths {:?}",
                     self.hidden.len(),
                     &self.hidden[..self.hidden.len().min(8)]
                 ),
             ),
             (
                 (0.0..1.0).contains(&self.val_fraction),
-                format!("validation fraction must be in [0, 1), got {}", self.val_fraction),
+                format!("--val-fraction must be in [0, 1), got {}", self.val_fraction),
             ),
             (
                 (0.0..1.0).contains(&self.momentum),
-                format!("momentum must be in [0, 1), got {}", self.momentum),
+                format!("--momentum must be in [0, 1), got {}", self.momentum),
             ),
             (
                 non_negative(self.weight_decay),
-                format!("weight decay must be ≥ 0, got {}", self.weight_decay),
+                format!("--weight-decay must be a number ≥ 0, got {}", self.weight_decay),
             ),
             (
                 positive(self.gamma) && non_negative(self.min_lr),
-                format!("gamma must be positive and min-lr ≥ 0, got {} and {}", self.gamma, self.min_lr),
+                format!("--gamma must be positive and --min-lr ≥ 0, got {} and {}", self.gamma, self.min_lr),
             ),
             (
                 (1..=MAX_EPOCHS).contains(&self.step_every),
-                format!("step-every must be in 1..={MAX_EPOCHS}, got {}", self.step_every),
+                format!("--step-every must be in 1..={MAX_EPOCHS}, got {}", self.step_every),
             ),
             (
                 self.warmup_epochs <= MAX_EPOCHS,
-                format!("warm-up must be at most {MAX_EPOCHS} epochs, got {}", self.warmup_epochs),
+                format!("--warmup must be at most {MAX_EPOCHS} epochs, got {}", self.warmup_epochs),
             ),
             (
                 self.clip_grad_norm.is_none_or(positive),
-                format!("clip-grad-norm must be positive, got {:?}", self.clip_grad_norm),
+                format!("--clip-grad-norm must be positive, got {:?}", self.clip_grad_norm),
             ),
             (
                 (1..=MAX_THREADS).contains(&self.threads),
-                format!("threads must be in 1..={MAX_THREADS}, got {}", self.threads),
+                format!("--threads must be in 1..={MAX_THREADS}, got {}", self.threads),
             ),
         ];
         match checks.into_iter().find(|(ok, _)| !ok) {

@@ -24,16 +24,7 @@ use std::time::Instant;
 
 /// The normalisation a dataset's features went through.
 pub fn normalisation(name: DatasetName) -> Normalisation {
-    match name {
-        DatasetName::Digits => Normalisation {
-            kind: "digits 0..16".into(),
-            divisor: 16.0,
-        },
-        _ => Normalisation {
-            kind: "u8 pixels".into(),
-            divisor: 255.0,
-        },
-    }
+    name.spec().scaling.to_file()
 }
 
 /// Loads a dataset and splits off the validation set as `config` says.

@@ -1,0 +1,116 @@
+//! The `analyze performance` report as text: the run, the epoch times against the
+//! hand-written baseline and the GEMM floor, then where the time went by phase, by op and by
+//! GEMM shape.
+
+use super::performance::PerfReport;
+use std::fmt;
+
+impl PerfReport {
+    fn fmt_summary(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sizes: Vec<String> = self.architecture.iter().map(|s| s.to_string()).collect();
+        writeln!(
+            f,
+            "{} {}, batch {}, {} steps of {} images; {} threads, blas {}",
+            self.dataset,
+            sizes.join("-"),
+            self.batch_size,
+            self.steps_per_epoch,
+            self.images,
+            self.threads,
+            self.blas
+        )?;
+        writeln!(f, "GEMM kernels: {}", self.blas_core)?;
+        writeln!(
+            f,
+            "epoch (median of {}): autograd {:.3} s, hand-written {:.3} s, ratio {:.3}",
+            self.epoch_seconds.len(),
+            self.epoch_seconds_median,
+            self.handwritten_epoch_seconds_median,
+            self.ratio
+        )?;
+        writeln!(
+            f,
+            "GEMM floor {:.3} s (the epoch's GEMMs as plain GEMMs), floor ratio {:.3}",
+            self.gemm_floor_seconds, self.floor_ratio
+        )?;
+        let peak = &self.cpu_peak;
+        writeln!(
+            f,
+            "floor GEMM rate {:.1} GFLOP/s = {:.0}% of the peak {:.1} GFLOP/s \
+             ({}: {} cores × {:.0} MHz × {} FLOPs/cycle)",
+            self.floor_gflops,
+            100.0 * self.floor_fraction_of_peak,
+            peak.gflops,
+            peak.model,
+            peak.cores,
+            peak.mhz,
+            peak.flops_per_cycle
+        )
+    }
+
+    fn fmt_phases(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.phases;
+        let total = p.total();
+        writeln!(f, "\nphase       seconds   share")?;
+        for (name, v) in [
+            ("data", p.data),
+            ("forward", p.forward),
+            ("backward", p.backward),
+            ("optimizer", p.optimizer),
+        ] {
+            writeln!(f, "{name:<10} {v:>8.4} {:>6.1}%", 100.0 * v / total)?;
+        }
+        Ok(())
+    }
+
+    fn fmt_ops(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\nop (one profiled epoch)       calls   seconds   share")?;
+        let op_total: f64 = self.ops.iter().map(|o| o.seconds).sum();
+        for o in &self.ops {
+            writeln!(
+                f,
+                "{:<26} {:>8} {:>9.4} {:>6.1}%",
+                o.op,
+                o.calls,
+                o.seconds,
+                100.0 * o.seconds / op_total
+            )?;
+        }
+        Ok(())
+    }
+
+    fn fmt_gemm(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "\nGEMM m×k·k×n        calls  GFLOP/s in training  plain GEMM"
+        )?;
+        for g in &self.gemm {
+            writeln!(
+                f,
+                "{:>5}×{:>4}·{:>4}×{:<5} {:>6} {:>20.1} {:>11.1}",
+                g.shape[0],
+                g.shape[1],
+                g.shape[1],
+                g.shape[2],
+                g.calls,
+                g.gflops_in_training,
+                g.gflops_plain_gemm
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for PerfReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_summary(f)?;
+        self.fmt_phases(f)?;
+        self.fmt_ops(f)?;
+        self.fmt_gemm(f)?;
+        writeln!(
+            f,
+            "\nmatmul work per epoch: {:.2} GFLOP",
+            self.epoch_matmul_gflop
+        )
+    }
+}
