@@ -25,7 +25,7 @@ fn main() {
     assert!((&h - &expected).iter().all(|d| d.abs() < 1e-12));
 
     let eig = symmetric_eigen(&h);
-    println!("eigenvalues (dense Jacobi): {:.6?}", eig.values);
+    println!("eigenvalues (dense solver): {:.6?}", eig.values);
 
     // Lanczos needs only products H·v, never the matrix: what makes it work for 134,794
     // parameters in `ferrograd analyze hessian`.

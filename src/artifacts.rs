@@ -86,7 +86,7 @@ impl ModelFile {
                 .layers
                 .iter()
                 .map(|l| LayerFile {
-                    weight_shape: l.weight.shape(),
+                    weight_shape: l.weight.shape().to_vec(),
                     weight: l.weight.to_vec(),
                     bias: l.bias.to_vec(),
                 })

@@ -190,7 +190,7 @@ fn matmul_follows_numpy_for_one_dimensional_operands() {
     assert_eq!(m.matmul(&v2).to_vec(), vec![-1.0, -1.0, -1.0]);
     assert_eq!(v3.matmul(&m).to_vec(), vec![11.0, 14.0]);
     let d = v3.matmul(&v3);
-    assert_eq!((d.shape(), d.item()), (vec![], 5.0));
+    assert_eq!((d.shape().to_vec(), d.item()), (vec![], 5.0));
 }
 
 #[test]

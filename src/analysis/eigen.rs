@@ -1,6 +1,10 @@
-//! Eigenvalues and eigenvectors of small dense symmetric matrices by the cyclic Jacobi method:
-//! simple, and accurate to a few units of machine precision relative to the matrix's norm.
-//! Used for Lanczos' tridiagonal matrices (up to a few hundred rows) and for exact checks.
+//! Eigenvalues and eigenvectors of small dense symmetric matrices: Lanczos' tridiagonal
+//! matrices (up to a few hundred rows) and the exact checks of the tests.
+//!
+//! [`symmetric_eigen`] is LAPACK's `dsyev` (through ndarray-linalg) in the `openblas` build and
+//! the in-crate cyclic Jacobi method ([`jacobi_eigen`]) in the pure-Rust build, which has no
+//! LAPACK. Both are accurate to a few units of machine precision relative to the matrix's
+//! norm; the Jacobi method is kept in every build so that the tests can hold it to LAPACK.
 
 use ndarray::Array2;
 
@@ -9,24 +13,86 @@ use ndarray::Array2;
 pub struct SymmetricEigen {
     /// Eigenvalues, smallest first.
     pub values: Vec<f64>,
-    /// Column `i` is the eigenvector of `values[i]`.
+    /// Column `i` is the eigenvector of `values[i]` (its sign depends on the solver).
     pub vectors: Array2<f64>,
 }
 
-/// The eigendecomposition of a symmetric matrix (only its upper triangle is read... and its
-/// lower one: the matrix is symmetrised as (A + Aᵀ)/2 first).
+/// The eigendecomposition of a symmetric matrix, by the build's solver (see the module docs).
+/// The matrix is symmetrised as (A + Aᵀ)/2 first, so both triangles are read; a matrix with a
+/// NaN or infinite entry gives NaN eigenvalues and vectors.
 ///
 /// # Panics
 /// When `a` is not square.
 pub fn symmetric_eigen(a: &Array2<f64>) -> SymmetricEigen {
-    let n = a.nrows();
+    #[cfg(feature = "openblas")]
+    return lapack_eigen(a);
+    #[cfg(not(feature = "openblas"))]
+    return jacobi_eigen(a);
+}
+
+/// (A + Aᵀ)/2, after checking that `a` is square.
+fn symmetrised(a: &Array2<f64>, solver: &str) -> Array2<f64> {
     assert_eq!(
-        n,
+        a.nrows(),
         a.ncols(),
-        "symmetric_eigen: matrix of shape {:?} is not square",
+        "{solver}: matrix of shape {:?} is not square",
         a.shape()
     );
-    let mut m = (a + &a.t()) * 0.5;
+    (a + &a.t()) * 0.5
+}
+
+/// The answers that need no solver: nothing for an empty matrix (the LAPACK binding asserts a
+/// nonzero size), and all NaN when `m` has a NaN or infinite entry — no eigendecomposition means
+/// anything then, and neither solver should return finite-looking numbers (Jacobi's stopping
+/// test passes at once on an infinite norm) or fail (LAPACK may not converge).
+fn without_solving(m: &Array2<f64>) -> Option<SymmetricEigen> {
+    let n = m.nrows();
+    let fill = if n == 0 {
+        0.0
+    } else if m.iter().all(|x| x.is_finite()) {
+        return None;
+    } else {
+        f64::NAN
+    };
+    Some(SymmetricEigen {
+        values: vec![fill; n],
+        vectors: Array2::from_elem((n, n), fill),
+    })
+}
+
+/// [`symmetric_eigen`] by LAPACK's `dsyev` (implicit QL/QR on the tridiagonal reduction).
+///
+/// # Panics
+/// When `a` is not square.
+#[cfg(feature = "openblas")]
+pub fn lapack_eigen(a: &Array2<f64>) -> SymmetricEigen {
+    use ndarray_linalg::{Eigh, UPLO};
+    let m = symmetrised(a, "lapack_eigen");
+    if let Some(known) = without_solving(&m) {
+        return known;
+    }
+    let n = m.nrows();
+    // dsyev fails only when its QL/QR iteration does not converge, which does not happen on
+    // finite symmetric input in practice; a failure there is a bug in the library.
+    let (values, vectors) = m
+        .eigh(UPLO::Upper)
+        .unwrap_or_else(|e| panic!("lapack_eigen: dsyev failed on a finite {n}×{n} matrix: {e}"));
+    SymmetricEigen {
+        values: values.to_vec(),
+        vectors,
+    }
+}
+
+/// [`symmetric_eigen`] by the cyclic Jacobi method: simple, needs no LAPACK.
+///
+/// # Panics
+/// When `a` is not square.
+pub fn jacobi_eigen(a: &Array2<f64>) -> SymmetricEigen {
+    let mut m = symmetrised(a, "jacobi_eigen");
+    if let Some(known) = without_solving(&m) {
+        return known;
+    }
+    let n = m.nrows();
     let mut v = Array2::<f64>::eye(n);
     let norm = m.iter().map(|x| x * x).sum::<f64>().sqrt();
     for _sweep in 0..100 {
@@ -84,7 +150,7 @@ mod tests {
         let n = 12;
         let b = Array2::from_shape_fn((n, n), |(i, j)| ((i * 7 + j * 13) % 17) as f64 / 17.0 - 0.5);
         let a = &b + &b.t();
-        let e = symmetric_eigen(&a);
+        let e = jacobi_eigen(&a);
         let d = Array2::from_diag(&ndarray::Array1::from(e.values.clone()));
         let back = e.vectors.dot(&d).dot(&e.vectors.t());
         let err = (&back - &a).iter().fold(0.0f64, |m, x| m.max(x.abs()));
@@ -103,7 +169,7 @@ mod tests {
             1 => -1.0,
             _ => 0.0,
         });
-        let e = symmetric_eigen(&a);
+        let e = jacobi_eigen(&a);
         for (k, v) in e.values.iter().enumerate() {
             let exact = 2.0 - 2.0 * ((k + 1) as f64 * std::f64::consts::PI / (n + 1) as f64).cos();
             assert!((v - exact).abs() < 1e-13, "{k}: {v} vs {exact}");

@@ -1,4 +1,4 @@
-//! Analysis tools: speed against a hand-written baseline, scaling, and (later) the Hessian.
+//! Analysis tools: speed against a hand-written baseline, scaling, and the Hessian.
 
 pub mod baseline;
 pub mod eigen;

@@ -108,7 +108,7 @@ pub fn fit_power_law(points: &[(f64, f64)]) -> (f64, f64) {
     (slope, (my - slope * mx).exp())
 }
 
-/// Measures every grid at 1 and 2 threads (each in its own rayon pool, OpenBLAS set to match).
+/// Measures every grid at each of `thread_counts` (each in its own rayon pool, OpenBLAS to match).
 pub fn measure(
     steps: usize,
     thread_counts: &[usize],

@@ -91,7 +91,7 @@ fn output_shape(f: &CheckFn, inputs: &[ArrayD<f64>]) -> Vec<usize> {
         .iter()
         .map(|a| Tensor::from_array(a.clone()))
         .collect();
-    f(&xs).shape()
+    f(&xs).shape().to_vec()
 }
 
 /// First-order check: the gradient of `Σ f(x) ⊙ w` from backward (both without and with

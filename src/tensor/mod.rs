@@ -13,6 +13,7 @@ pub mod graph;
 pub mod kernels;
 pub mod ops;
 pub mod pool;
+mod shape;
 
 use elem::Element;
 use ndarray::{ArcArray, ArrayD, ArrayViewMutD, Dimension, IxDyn};
@@ -20,6 +21,7 @@ use ops::Op;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, Uniform};
+pub use shape::Shape;
 use std::cell::{Cell, Ref, RefCell};
 use std::fmt;
 use std::mem::ManuallyDrop;
@@ -281,9 +283,9 @@ impl<T: Element> Tensor<T> {
         *v.iter().next().unwrap()
     }
 
-    /// The shape.
-    pub fn shape(&self) -> Vec<usize> {
-        self.value().shape().to_vec()
+    /// The shape (no allocation for up to four axes; see [`Shape`]).
+    pub fn shape(&self) -> Shape {
+        Shape(self.value().raw_dim())
     }
 
     /// The number of dimensions.

@@ -54,7 +54,7 @@ impl<T: Element> Tensor<T> {
         if keepdim {
             lse
         } else {
-            let mut shape = self.shape();
+            let mut shape = self.shape().to_vec();
             shape.remove(axis);
             lse.reshape(&shape)
         }
