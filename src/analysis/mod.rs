@@ -2,7 +2,9 @@
 
 pub mod baseline;
 pub mod eigen;
+pub mod flat;
 pub mod gemm_floor;
+pub mod ggn;
 pub mod hessian;
 mod hessian_display;
 pub mod lanczos;
