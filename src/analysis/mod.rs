@@ -1,6 +1,7 @@
 //! Analysis tools: speed against a hand-written baseline, scaling, and (later) the Hessian.
 
 pub mod baseline;
+pub mod curvature;
 pub mod eigen;
 pub mod flat;
 pub mod gemm_floor;
