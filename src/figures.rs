@@ -210,13 +210,15 @@ pub fn write_sharpness_plot(
     } else {
         format!("stability threshold 2(1+μ)/η, μ = {momentum}")
     };
-    let mut lines = vec![
-        series("λ_max (Hessian)", &|p| Some(p.lambda_max)),
-        series(&threshold, &|p| Some(stability_threshold(p.lr, momentum))),
-    ];
+    let mut lines = vec![series(&threshold, &|p| {
+        Some(stability_threshold(p.lr, momentum))
+    })];
+    // The Gauss–Newton line first, so that the Hessian's, drawn over it, stays visible where
+    // the two agree.
     if points.iter().any(|p| p.ggn_lambda_max.is_some()) {
         lines.push(series("λ_max (Gauss–Newton)", &|p| p.ggn_lambda_max));
     }
+    lines.push(series("λ_max (Hessian)", &|p| Some(p.lambda_max)));
     plot::line_chart(
         path,
         &Chart {

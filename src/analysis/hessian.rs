@@ -220,7 +220,8 @@ pub struct HessianReport {
 
 /// Bytes the analysis will hold at its peak, from the model's sizes and the options: the
 /// Lanczos basis (one vector of every parameter per step), the gradient graph (a few copies of
-/// the parameters) and the activations of the samples, all in `f64`.
+/// the parameters) and the activations of the samples (more with the Gauss–Newton operator),
+/// all in `f64`.
 fn memory_estimate(file: &ModelFile, opts: &HessianOptions, samples: usize) -> u64 {
     let params: u64 = file
         .architecture
@@ -229,10 +230,14 @@ fn memory_estimate(file: &ModelFile, opts: &HessianOptions, samples: usize) -> u
         .sum();
     let widths: u64 = file.architecture.iter().map(|&w| w as u64).sum();
     let steps = opts.iters.max(opts.slq_steps) as u64;
+    // The Gauss–Newton operator's graphs (logits, transposed Jacobian) live beside the Hessian's.
+    let graphs = if opts.ggn { 12 } else { 8 };
     8u64.saturating_mul(
-        params
-            .saturating_mul(steps + 8)
-            .saturating_add((samples as u64).saturating_mul(widths).saturating_mul(8)),
+        params.saturating_mul(steps + 8).saturating_add(
+            (samples as u64)
+                .saturating_mul(widths)
+                .saturating_mul(graphs),
+        ),
     )
 }
 
@@ -387,12 +392,11 @@ fn eigen_series(name: &str, values: &[lanczos::RitzValue]) -> Series {
 /// are not squashed against large positive ones); `hessian_density_<tag>.png` when computed.
 fn write_plots(r: &HessianReport, dir: &Path, tag: &str) -> Result<Vec<PathBuf>> {
     let what = format!("{} on {} ({} images)", r.activation, r.dataset, r.samples);
-    let matrices = if r.ggn.is_some() {
-        "Hessian and Gauss–Newton"
+    let largest_title = if r.ggn.is_some() {
+        format!("Hessian and Gauss–Newton top eigenvalues, {what}")
     } else {
-        "Hessian"
+        format!("Largest Hessian eigenvalues by Lanczos, {what}")
     };
-    let largest_title = format!("Largest {matrices} eigenvalues by Lanczos, {what}");
     let chart = |title, y_label| Chart {
         title,
         x_label: "rank i",
