@@ -165,6 +165,31 @@ fn a_model_that_does_not_fit_the_samples_is_an_error() {
     let e = tracker.measure(&model, 0, 0, 0.1).unwrap_err().to_string();
     assert!(e.contains("10 inputs") && e.contains("64 features"), "{e}");
     assert!(tracker.history().is_empty());
+
+    let model = Mlp::<f32>::new(&[64, 4, 10], Activation::Relu, Init::Xavier, 1);
+    let mut none = CurvatureTracker::new(
+        CurvatureOptions {
+            samples: 0,
+            ..CurvatureOptions::default()
+        },
+        &train,
+    );
+    let e = none.measure(&model, 0, 0, 0.1).unwrap_err().to_string();
+    assert!(e.contains("no samples"), "{e}");
+}
+
+#[test]
+fn a_diverged_model_is_an_error_not_a_nan_point() {
+    let (train, _) = load_digits().unwrap();
+    let model = Mlp::<f32>::new(&[64, 4, 10], Activation::Tanh, Init::Xavier, 1);
+    let mut tracker = CurvatureTracker::new(CurvatureOptions::default(), &train);
+    tracker.measure(&model, 0, 0, 0.1).unwrap();
+    for bad in [f32::NAN, f32::INFINITY] {
+        model.layers[1].bias.update(|mut b| b[0] = bad);
+        let e = tracker.measure(&model, 3, 30, 0.1).unwrap_err().to_string();
+        assert!(e.contains("diverged") && e.contains("epoch 3"), "{e}");
+    }
+    assert_eq!(tracker.history().len(), 1);
 }
 
 #[test]

@@ -220,7 +220,10 @@ impl CurvatureTracker {
     ) -> Result<CurvaturePoint> {
         let start = Instant::now();
         let inputs = model.sizes()[0];
-        if self.x.nrows() == 0 || inputs != self.x.ncols() {
+        if self.x.nrows() == 0 {
+            bail!("curvature: no samples to measure on (the training set is empty or --curvature-samples is 0)");
+        }
+        if inputs != self.x.ncols() {
             bail!(
                 "curvature: the model takes {inputs} inputs but the {} samples have {} features",
                 self.x.nrows(),
@@ -229,6 +232,15 @@ impl CurvatureTracker {
         }
         let model = to_f64(model);
         let h = HessianOperator::new(&model, &self.x, &self.labels);
+        // A diverged model (large steps at the edge of stability can get there) has no
+        // curvature to speak of, and a NaN would not survive the results file.
+        if !h.loss.is_finite() || !h.gradient().iter().all(|g| g.is_finite()) {
+            bail!(
+                "curvature: the loss on the {} samples is {} at epoch {epoch} (step {step}): the model diverged",
+                self.x.nrows(),
+                h.loss
+            );
+        }
         let n = h.dim();
         let mut products = 0;
         let mut apply_h = |v: &[f64]| {
