@@ -23,7 +23,9 @@ use std::time::Instant;
 /// What each point measures, and how precisely.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CurvatureOptions {
-    /// Images: the first `samples` of the training set, fixed for the run (default 1000).
+    /// Images: the first `samples` of the training set, fixed for the run (default 500: on MNIST
+    /// with the default model a point then costs about 0.18 of an epoch of the default training,
+    /// within the 1.25× budget for tracking every epoch; 1000 costs about 0.39).
     pub samples: usize,
     /// Also Hutchinson's trace with its standard error (default off; `probes` products).
     pub trace: bool,
@@ -50,7 +52,7 @@ pub struct CurvatureOptions {
 impl Default for CurvatureOptions {
     fn default() -> Self {
         CurvatureOptions {
-            samples: 1000,
+            samples: 500,
             trace: false,
             probes: 20,
             ggn: false,
