@@ -265,6 +265,9 @@ pub struct HessianArgs {
     /// Also report the k smallest (most negative) eigenvalues.
     #[arg(long)]
     pub smallest: bool,
+    /// Also the k largest eigenvalues of the Gauss–Newton matrix Jᵀ H_ℓ J, beside the Hessian's.
+    #[arg(long)]
+    pub ggn: bool,
     /// Also estimate the trace (Hutchinson, --probes products).
     #[arg(long)]
     pub trace: bool,
@@ -643,6 +646,7 @@ fn hessian(a: &HessianArgs) -> Result<()> {
         iters: a.iters as usize,
         tol: a.tol,
         smallest: a.smallest || a.all,
+        ggn: a.ggn,
         trace: a.trace || a.all,
         density: a.density || a.all,
         cost: a.cost || a.all,

@@ -1,6 +1,7 @@
 //! The figures a training run leaves: its curves (loss, accuracy, test metrics, learning rate,
-//! the overfitting gap) and the grid of sample predictions.
+//! the overfitting gap), the grid of sample predictions, and the sharpness through training.
 
+use crate::analysis::curvature::{stability_threshold, CurvaturePoint};
 use crate::data::Dataset;
 use crate::nn::Mlp;
 use crate::plot::{self, Chart, Series, Tile};
@@ -185,4 +186,49 @@ pub fn write_prediction_grid(
         )
     };
     plot::image_grid(path, &title, &tiles, test.height, test.width)
+}
+
+/// `plots/sharpness_<tag>.png`: the Hessian's largest eigenvalue at each tracked point against
+/// the optimizer step, on a log axis, with the optimizer's stability threshold
+/// ([`stability_threshold`]: `2/η`, or `2(1+μ)/η` with heavy-ball momentum `μ`) at the learning
+/// rate of each point, so that it follows the schedule; the Gauss–Newton matrix's largest
+/// eigenvalue too where it was measured. `what` names the run in the title.
+pub fn write_sharpness_plot(
+    path: &Path,
+    points: &[CurvaturePoint],
+    momentum: f64,
+    what: &str,
+) -> Result<()> {
+    let series = |name: &str, f: &dyn Fn(&CurvaturePoint) -> Option<f64>| Series {
+        name: name.into(),
+        points: points
+            .iter()
+            .filter_map(|p| f(p).map(|y| (p.step as f64, y)))
+            .collect(),
+    };
+    let threshold = if momentum == 0.0 {
+        "stability threshold 2/η".to_string()
+    } else {
+        format!("stability threshold 2(1+μ)/η, μ = {momentum}")
+    };
+    let mut lines = vec![series(&threshold, &|p| {
+        Some(stability_threshold(p.lr, momentum))
+    })];
+    // The Gauss–Newton line first, so that the Hessian's, drawn over it, stays visible where
+    // the two agree.
+    if points.iter().any(|p| p.ggn_lambda_max.is_some()) {
+        lines.push(series("λ_max (Gauss–Newton)", &|p| p.ggn_lambda_max));
+    }
+    lines.push(series("λ_max (Hessian)", &|p| Some(p.lambda_max)));
+    plot::line_chart(
+        path,
+        &Chart {
+            title: &format!("Sharpness through training, {what}"),
+            x_label: "optimizer step",
+            y_label: "largest eigenvalue (log scale)",
+            y_log: true,
+            ..Chart::default()
+        },
+        &lines,
+    )
 }

@@ -35,7 +35,7 @@ pub use data::load_dataset;
 pub use predict::{load_model, predict};
 pub use tensor::check::{gradcheck, gradgradcheck};
 pub use tensor::elem::Element;
-pub use tensor::functional::{hessian, hvp, jacobian};
+pub use tensor::functional::{hessian, hvp, jacobian, jvp, JacobianOperator};
 pub use tensor::graph::{enable_grad, grad, is_grad_enabled, no_grad};
 pub use tensor::Tensor;
 pub use train::{train, TrainConfig};

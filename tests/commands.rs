@@ -425,6 +425,25 @@ fn analyze_hessian_computes_only_what_is_asked() {
     assert!(plots.join("hessian_top_k_relu_digits.png").is_file());
     assert!(!plots.join("hessian_density_relu_digits.png").exists());
 
+    assert!(top["ggn"].is_null());
+    let ggn = hessian(&["--ggn"]);
+    let (h, g) = (&ggn["lanczos"]["largest"], &ggn["ggn"]["largest"]);
+    assert_eq!(g.as_array().unwrap().len(), 3);
+    assert_eq!(
+        h, &top["lanczos"]["largest"],
+        "--ggn changes the Hessian's values"
+    );
+    for e in g.as_array().unwrap() {
+        let (v, r) = (
+            e["value"].as_f64().unwrap(),
+            e["residual"].as_f64().unwrap(),
+        );
+        assert!(
+            v > 0.0 && r <= 1e-3 * v,
+            "Gauss–Newton eigenvalue {v} residual {r}"
+        );
+    }
+
     let traced = hessian(&["--trace", "--probes", "4"]);
     assert_eq!(traced["trace"]["probes"], 4);
     assert!(traced["density"].is_null());

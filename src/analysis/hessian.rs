@@ -2,6 +2,8 @@
 //! with respect to all parameters, through exact Hessian-vector products by double backward:
 //! its extreme eigenvalues by Lanczos, its trace by Hutchinson, its eigenvalue density by SLQ.
 
+use super::flat;
+use super::ggn::GgnOperator;
 use super::lanczos::{self, Density, LanczosResult, TraceEstimate};
 use crate::artifacts::{write_atomic, ModelFile};
 use crate::build_info::BuildInfo;
@@ -11,7 +13,7 @@ use crate::plot::{self, Chart, Series};
 use crate::tensor::functional::hvp_from_grads;
 use crate::{enable_grad, grad, Tensor};
 use anyhow::{Context, Result};
-use ndarray::{Array2, ArrayD, IxDyn};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -50,7 +52,7 @@ impl HessianOperator {
 
     /// The gradient at the parameters, flattened.
     pub fn gradient(&self) -> Vec<f64> {
-        self.grads.iter().flat_map(|g| g.to_vec()).collect()
+        flat::join(&self.grads)
     }
 
     /// `H·v` for a flat `v` (parameters in `Module::parameters` order, each row-major).
@@ -58,44 +60,13 @@ impl HessianOperator {
     /// # Panics
     /// When `v.len() != dim()`.
     pub fn apply(&self, v: &[f64]) -> Vec<f64> {
-        assert_eq!(
-            v.len(),
-            self.dim(),
-            "HessianOperator::apply: vector of the wrong length"
-        );
-        let mut offset = 0;
-        let vs: Vec<Tensor<f64>> = self
-            .params
-            .iter()
-            .map(|p| {
-                let n = p.len();
-                let t = Tensor::from_array(
-                    ArrayD::from_shape_vec(IxDyn(&p.shape()), v[offset..offset + n].to_vec())
-                        .expect("sizes match"),
-                );
-                offset += n;
-                t
-            })
-            .collect();
-        hvp_from_grads(&self.grads, &self.params, &vs)
-            .iter()
-            .flat_map(|h| h.to_vec())
-            .collect()
+        let vs = flat::split(&self.params, v, "HessianOperator::apply");
+        flat::join(&hvp_from_grads(&self.grads, &self.params, &vs))
     }
 
     /// The full Hessian, one product per column (small models only).
     pub fn dense(&self) -> Array2<f64> {
-        let n = self.dim();
-        let mut h = Array2::zeros((n, n));
-        let mut e = vec![0.0; n];
-        for j in 0..n {
-            e[j] = 1.0;
-            for (i, v) in self.apply(&e).into_iter().enumerate() {
-                h[[i, j]] = v;
-            }
-            e[j] = 0.0;
-        }
-        h
+        flat::dense(self.dim(), |v| self.apply(v))
     }
 }
 
@@ -130,6 +101,8 @@ pub struct HessianOptions {
     pub tol: f64,
     /// Also report the k smallest eigenvalues.
     pub smallest: bool,
+    /// Also the k largest eigenvalues of the Gauss–Newton matrix (same steps and tolerance).
+    pub ggn: bool,
     /// Estimate the trace (Hutchinson, `probes` products).
     pub trace: bool,
     /// Estimate the eigenvalue density (SLQ, `slq_runs × slq_steps` products).
@@ -159,6 +132,9 @@ pub struct HessianTimings {
     pub hutchinson: f64,
     /// Stochastic Lanczos quadrature.
     pub density: f64,
+    /// The Gauss–Newton matrix: its graph and its Lanczos run.
+    #[serde(default)]
+    pub ggn: f64,
     /// Everything.
     pub total: f64,
     /// Mean seconds per Hessian-vector product on the reused gradient graph.
@@ -229,6 +205,9 @@ pub struct HessianReport {
     pub tol: f64,
     /// Extreme eigenvalues with residuals.
     pub lanczos: LanczosResult,
+    /// The Gauss–Newton matrix's largest eigenvalues with residuals (`null` unless asked for).
+    #[serde(default)]
+    pub ggn: Option<LanczosResult>,
     /// Hutchinson's trace (`null` unless asked for).
     pub trace: Option<TraceEstimate>,
     /// SLQ density (`null` unless asked for).
@@ -241,7 +220,8 @@ pub struct HessianReport {
 
 /// Bytes the analysis will hold at its peak, from the model's sizes and the options: the
 /// Lanczos basis (one vector of every parameter per step), the gradient graph (a few copies of
-/// the parameters) and the activations of the samples, all in `f64`.
+/// the parameters) and the activations of the samples (more with the Gauss–Newton operator),
+/// all in `f64`.
 fn memory_estimate(file: &ModelFile, opts: &HessianOptions, samples: usize) -> u64 {
     let params: u64 = file
         .architecture
@@ -250,10 +230,14 @@ fn memory_estimate(file: &ModelFile, opts: &HessianOptions, samples: usize) -> u
         .sum();
     let widths: u64 = file.architecture.iter().map(|&w| w as u64).sum();
     let steps = opts.iters.max(opts.slq_steps) as u64;
+    // The Gauss–Newton operator's graphs (logits, transposed Jacobian) live beside the Hessian's.
+    let graphs = if opts.ggn { 12 } else { 8 };
     8u64.saturating_mul(
-        params
-            .saturating_mul(steps + 8)
-            .saturating_add((samples as u64).saturating_mul(widths).saturating_mul(8)),
+        params.saturating_mul(steps + 8).saturating_add(
+            (samples as u64)
+                .saturating_mul(widths)
+                .saturating_mul(graphs),
+        ),
     )
 }
 
@@ -292,7 +276,7 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
     // A Krylov space of an n×n operator has at most n dimensions: steps beyond n add nothing
     // but the cost of reorthogonalising against the basis (quadratic in the steps).
     let (iters, slq_steps) = (opts.iters.min(n), opts.slq_steps.min(n).max(2));
-    let products = iters
+    let products = iters * (1 + usize::from(opts.ggn))
         + if opts.trace { opts.probes } else { 0 }
         + if opts.density {
             opts.slq_runs * slq_steps
@@ -321,6 +305,17 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
         opts.seed,
     );
     let lanczos_s = t.elapsed().as_secs_f64();
+    progress.set_message("Gauss–Newton Lanczos");
+    let t = Instant::now();
+    let ggn = opts.ggn.then(|| {
+        let g = GgnOperator::new(&model, &x);
+        let mut apply = |v: &[f64]| {
+            progress.inc(1);
+            g.apply(v)
+        };
+        lanczos::lanczos_extremes(&mut apply, n, opts.top_k, iters, opts.tol, false, opts.seed)
+    });
+    let ggn_s = t.elapsed().as_secs_f64();
     progress.set_message("Hutchinson trace");
     let t = Instant::now();
     let trace = opts
@@ -362,6 +357,7 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
         seed: opts.seed,
         tol: opts.tol,
         lanczos,
+        ggn,
         trace,
         density,
         timings: HessianTimings {
@@ -369,6 +365,7 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
             lanczos: lanczos_s,
             hutchinson: hutchinson_s,
             density: density_s,
+            ggn: ggn_s,
             total,
             per_hvp: (lanczos_s + hutchinson_s + density_s) / hvps.max(1) as f64,
             gradient: gradient_s,
@@ -394,12 +391,17 @@ fn eigen_series(name: &str, values: &[lanczos::RitzValue]) -> Series {
     }
 }
 
-/// `hessian_top_k_<tag>.png` (the largest eigenvalues), or with `--smallest`
+/// `hessian_top_k_<tag>.png` (the largest eigenvalues, the Gauss–Newton matrix's beside them when
+/// computed), or with `--smallest`
 /// `hessian_extremes_<tag>.png` (both ends, each on its own axis so that small negative values
 /// are not squashed against large positive ones); `hessian_density_<tag>.png` when computed.
 fn write_plots(r: &HessianReport, dir: &Path, tag: &str) -> Result<Vec<PathBuf>> {
     let what = format!("{} on {} ({} images)", r.activation, r.dataset, r.samples);
-    let largest_title = format!("Largest Hessian eigenvalues by Lanczos, {what}");
+    let largest_title = if r.ggn.is_some() {
+        format!("Hessian and Gauss–Newton top eigenvalues, {what}")
+    } else {
+        format!("Largest Hessian eigenvalues by Lanczos, {what}")
+    };
     let chart = |title, y_label| Chart {
         title,
         x_label: "rank i",
@@ -407,10 +409,11 @@ fn write_plots(r: &HessianReport, dir: &Path, tag: &str) -> Result<Vec<PathBuf>>
         x_integer: true,
         ..Chart::default()
     };
-    let largest = (
-        chart(&largest_title, "eigenvalue λᵢ"),
-        vec![eigen_series("largest λᵢ", &r.lanczos.largest)],
-    );
+    let mut top = vec![eigen_series("largest λᵢ (Hessian)", &r.lanczos.largest)];
+    if let Some(g) = &r.ggn {
+        top.push(eigen_series("largest λᵢ (Gauss–Newton)", &g.largest));
+    }
+    let largest = (chart(&largest_title, "eigenvalue λᵢ"), top);
     let mut paths = Vec::new();
     if r.lanczos.smallest.is_empty() {
         let top = dir.join(format!("hessian_top_k_{tag}.png"));

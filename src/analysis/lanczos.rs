@@ -148,7 +148,21 @@ pub fn lanczos_extremes(
 ) -> LanczosResult {
     let mut rng = StdRng::seed_from_u64(seed);
     let start: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
-    let k = k.min(n);
+    lanczos_extremes_from(apply, start, k, max_iter, tol, want_smallest)
+}
+
+/// [`lanczos_extremes`] from a given start vector (any nonzero length-`n` vector; a good guess
+/// of the wanted eigenvector, say the previous one when the operator changes slowly, saves
+/// steps).
+pub fn lanczos_extremes_from(
+    apply: &mut dyn FnMut(&[f64]) -> Vec<f64>,
+    start: Vec<f64>,
+    k: usize,
+    max_iter: usize,
+    tol: f64,
+    want_smallest: bool,
+) -> LanczosResult {
+    let k = k.min(start.len());
     let ok = |v: f64, r: f64| r <= tol * v.abs().max(f64::MIN_POSITIVE);
     let (krylov, values, residuals) = lanczos_run(apply, start, max_iter, |vals, res| {
         let m = vals.len();

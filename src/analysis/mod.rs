@@ -1,8 +1,11 @@
 //! Analysis tools: speed against a hand-written baseline, scaling, and the Hessian.
 
 pub mod baseline;
+pub mod curvature;
 pub mod eigen;
+pub mod flat;
 pub mod gemm_floor;
+pub mod ggn;
 pub mod hessian;
 mod hessian_display;
 pub mod lanczos;

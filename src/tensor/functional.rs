@@ -1,4 +1,5 @@
-//! Derivatives as functions: Hessian-vector products, Jacobians and Hessians of small inputs.
+//! Derivatives as functions: Hessian-vector and Jacobian-vector products, Jacobians and Hessians
+//! of small inputs.
 
 use super::elem::Element;
 use super::graph::{enable_grad, grad};
@@ -116,4 +117,109 @@ pub fn hessian<T: Element>(f: impl Fn(&Tensor<T>) -> Tensor<T>, x: &Tensor<T>) -
     }
     let shape: Vec<usize> = xs.iter().chain(xs.iter()).copied().collect();
     h.into_shape_with_order(IxDyn(&shape)).unwrap()
+}
+
+/// The Jacobian `J` of one output with respect to some inputs, kept as an operator: `J·t`
+/// (forward mode) and `Jᵀ·w` (reverse mode) without ever forming `J`.
+///
+/// `J·t` is computed by the double-vjp construction rather than by a native forward mode: with a
+/// dummy cotangent `u` (a leaf of the output's shape), `g(u) = Jᵀu` is built once with its graph
+/// (`create_graph`), and since `g` is linear in `u`, `J·t = ∇ᵤ (g(u) · t)`. This reuses the
+/// double-backward rules every op already has and is tested for, so no op needs a second,
+/// tangent rule that could disagree with its backward rule; the price is one extra backward pass
+/// (a product costs about two backward passes through the graph instead of one forward pass).
+pub struct JacobianOperator<T: Element> {
+    inputs: Vec<Tensor<T>>,
+    output: Tensor<T>,
+    cotangent: Tensor<T>,
+    transposed: Vec<Tensor<T>>,
+}
+
+impl<T: Element> JacobianOperator<T> {
+    /// The Jacobian of `output` (built with gradients enabled) with respect to `inputs` (which
+    /// require gradients), at the values they hold now.
+    pub fn new(output: &Tensor<T>, inputs: &[Tensor<T>]) -> Self {
+        let _mode = enable_grad();
+        let cotangent = Tensor::<T>::zeros(&output.shape()).with_grad();
+        let transposed = grad(
+            std::slice::from_ref(output),
+            inputs,
+            Some(std::slice::from_ref(&cotangent)),
+            true,
+        );
+        JacobianOperator {
+            inputs: inputs.to_vec(),
+            output: output.clone(),
+            cotangent,
+            transposed,
+        }
+    }
+
+    /// `J·t`, shaped like the output; `tangents` has one tensor per input, of its shape.
+    ///
+    /// # Panics
+    /// When `tangents` does not match the inputs in number or shapes.
+    pub fn jvp(&self, tangents: &[Tensor<T>]) -> Tensor<T> {
+        assert_eq!(
+            self.inputs.len(),
+            tangents.len(),
+            "jvp: one tangent per input"
+        );
+        for (x, t) in self.inputs.iter().zip(tangents) {
+            assert_eq!(
+                x.shape(),
+                t.shape(),
+                "jvp: tangent shape differs from its input's"
+            );
+        }
+        // `hvp_from_grads` differentiates Σ gᵢ·tᵢ with respect to its "parameters": here the
+        // cotangent, so it returns ∇ᵤ (Jᵀu · t) = J·t.
+        hvp_from_grads(
+            &self.transposed,
+            std::slice::from_ref(&self.cotangent),
+            tangents,
+        )
+        .remove(0)
+    }
+
+    /// `Jᵀ·w`, one tensor per input; `w` has the output's shape.
+    pub fn vjp(&self, w: &Tensor<T>) -> Vec<Tensor<T>> {
+        grad(
+            std::slice::from_ref(&self.output),
+            &self.inputs,
+            Some(std::slice::from_ref(w)),
+            false,
+        )
+    }
+}
+
+/// The Jacobian-vector product of `f` at `inputs` along `tangents`: `(f(inputs), J·t)`, exactly
+/// (forward-mode derivative; see [`JacobianOperator`] for how it is computed and why).
+///
+/// `f` receives fresh leaves holding the inputs' values, so the inputs need not require
+/// gradients; `tangents` has one tensor per input, of the same shape.
+///
+/// ```
+/// use ferrograd::{jvp, Tensor};
+/// // f(x) = x², J = diag(2x); at x = (1, 2, 3) along t = (1, 0, −1): J·t = (2, 0, −6).
+/// let x = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3]);
+/// let t = Tensor::from_vec(vec![1.0, 0.0, -1.0], &[3]);
+/// let (y, jt) = jvp(|p| p[0].square(), &[x], &[t]);
+/// assert_eq!(y.to_vec(), vec![1.0, 4.0, 9.0]);
+/// assert_eq!(jt.to_vec(), vec![2.0, 0.0, -6.0]);
+/// ```
+///
+/// # Panics
+/// When `tangents` does not match `inputs` in number or shapes.
+pub fn jvp<T: Element>(
+    f: impl FnOnce(&[Tensor<T>]) -> Tensor<T>,
+    inputs: &[Tensor<T>],
+    tangents: &[Tensor<T>],
+) -> (Tensor<T>, Tensor<T>) {
+    assert_eq!(inputs.len(), tangents.len(), "jvp: one tangent per input");
+    let _mode = enable_grad();
+    let leaves: Vec<Tensor<T>> = inputs.iter().map(|x| x.detach().with_grad()).collect();
+    let y = f(&leaves);
+    let jt = JacobianOperator::new(&y, &leaves).jvp(tangents);
+    (y.detach(), jt)
 }
