@@ -214,7 +214,15 @@ fn bad_arguments_are_rejected_by_the_parser() {
         &["train", "--dataset", "imagenet"],
         &["train", "--dataset", "digits", "--activation", "softplus"],
         &["train", "--dataset", "digits", "--warmup", "4294967295"],
-        &["train", "--dataset", "digits", "--hidden", "8,8,8", "--val-fraction", "1"],
+        &[
+            "train",
+            "--dataset",
+            "digits",
+            "--hidden",
+            "8,8,8",
+            "--val-fraction",
+            "1",
+        ],
     ] {
         let o = bin().args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?} should be a usage error");

@@ -124,7 +124,10 @@ fn negative_numbers_get_the_validators_message_on_one_line() {
     for (args, expected) in [
         (&["--lr", "-1"][..], "must be a positive number, got -1"),
         (&["--lr=-1"], "must be a positive number, got -1"),
-        (&["--momentum", "-0.5"], "--momentum must be in [0, 1), got -0.5"),
+        (
+            &["--momentum", "-0.5"],
+            "--momentum must be in [0, 1), got -0.5",
+        ),
         (
             &["--weight-decay", "-1e-3"],
             "--weight-decay must be a number ≥ 0, got -0.001",

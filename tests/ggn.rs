@@ -41,7 +41,7 @@ fn logits_of_flat(theta: &Tensor<f64>, model: &Mlp<f64>, x: &Array2<f64>) -> Ten
         let b = take(&l.bias.shape());
         h = h.linear(&w, Some(&b));
         if i < last {
-            h = model.activation.apply(&h);
+            h = h.activate(model.activation);
         }
     }
     h
