@@ -249,6 +249,8 @@ pub struct ArtifactPaths {
     pub plots: Vec<PathBuf>,
     /// `predicted_images/sample_predictions_<tag>.png`
     pub predictions: PathBuf,
+    /// `plots/sharpness_<tag>.png` (written when curvature was tracked)
+    pub sharpness: PathBuf,
 }
 
 impl ArtifactPaths {
@@ -264,6 +266,7 @@ impl ArtifactPaths {
             predictions: out
                 .join("predicted_images")
                 .join(format!("sample_predictions_{tag}.png")),
+            sharpness: out.join("plots").join(format!("sharpness_{tag}.png")),
         }
     }
 }
@@ -291,6 +294,19 @@ pub fn save_run(
     let json = serde_json::to_vec_pretty(&report.results).context("cannot encode results")?;
     write_atomic(&paths.results, &json)?;
     crate::figures::write_run_plots(&report.results, &paths.plots)?;
+    let config = &report.results.config;
+    if !report.results.curvature.is_empty() {
+        let momentum = match config.optimizer {
+            crate::train::OptimizerKind::Sgd => Some(config.momentum),
+            crate::train::OptimizerKind::Adam => None,
+        };
+        crate::figures::write_sharpness_plot(
+            &paths.sharpness,
+            &report.results.curvature,
+            momentum,
+            &format!("{} on {}", config.activation, config.dataset),
+        )?;
+    }
     crate::figures::write_prediction_grid(
         &report.model,
         &report.splits.test,

@@ -2,6 +2,7 @@
 //! checks that stop a damaged or forged one from being trusted: every field against the
 //! checkpoint's own configuration when it is read, then against the resuming run.
 
+use crate::analysis::curvature::CurvaturePoint;
 use crate::artifacts::{write_atomic, ModelFile};
 use crate::limits::MAX_MODEL_BYTES;
 use crate::nn::Mlp;
@@ -46,6 +47,10 @@ pub struct Checkpoint {
     pub history: Vec<EpochMetrics>,
     /// Seconds of training so far.
     pub train_seconds: f64,
+    /// The curvature points measured so far (`train --curvature-every`); absent in older
+    /// checkpoints, which had none.
+    #[serde(default)]
+    pub curvature: Vec<CurvaturePoint>,
 }
 
 /// The two fields every checkpoint starts with.
@@ -108,6 +113,7 @@ impl Checkpoint {
                 .collect(),
             history: history.to_vec(),
             train_seconds,
+            curvature: Vec::new(),
         }
     }
 
@@ -185,6 +191,19 @@ impl Checkpoint {
             bail!(
                 "{o}: the history's epoch {} holds a metric that no run produces (NaN, infinite, or an accuracy outside 0..1)",
                 m.epoch
+            );
+        }
+        if let Some(p) = self.curvature.iter().find(|p| {
+            !(p.lambda_max.is_finite()
+                && p.residual.is_finite()
+                && p.lr.is_finite()
+                && p.seconds.is_finite()
+                && p.epoch <= self.epochs_done)
+        }) {
+            bail!(
+                "{o}: the curvature point at epoch {} step {} holds a value no run produces",
+                p.epoch,
+                p.step
             );
         }
         if !(self.train_seconds.is_finite() && self.train_seconds >= 0.0) {

@@ -192,11 +192,12 @@ pub fn write_prediction_grid(
 /// the optimizer step, on a log axis, with the optimizer's stability threshold
 /// ([`stability_threshold`]: `2/η`, or `2(1+μ)/η` with heavy-ball momentum `μ`) at the learning
 /// rate of each point, so that it follows the schedule; the Gauss–Newton matrix's largest
-/// eigenvalue too where it was measured. `what` names the run in the title.
+/// eigenvalue too where it was measured. `what` names the run in the title. `momentum` is
+/// `None` for an optimizer without such a threshold (Adam): then no threshold is drawn.
 pub fn write_sharpness_plot(
     path: &Path,
     points: &[CurvaturePoint],
-    momentum: f64,
+    momentum: Option<f64>,
     what: &str,
 ) -> Result<()> {
     let series = |name: &str, f: &dyn Fn(&CurvaturePoint) -> Option<f64>| Series {
@@ -206,14 +207,17 @@ pub fn write_sharpness_plot(
             .filter_map(|p| f(p).map(|y| (p.step as f64, y)))
             .collect(),
     };
-    let threshold = if momentum == 0.0 {
-        "stability threshold 2/η".to_string()
-    } else {
-        format!("stability threshold 2(1+μ)/η, μ = {momentum}")
-    };
-    let mut lines = vec![series(&threshold, &|p| {
-        Some(stability_threshold(p.lr, momentum))
-    })];
+    let mut lines = Vec::new();
+    if let Some(momentum) = momentum {
+        let threshold = if momentum == 0.0 {
+            "stability threshold 2/η".to_string()
+        } else {
+            format!("stability threshold 2(1+μ)/η, μ = {momentum}")
+        };
+        lines.push(series(&threshold, &|p| {
+            Some(stability_threshold(p.lr, momentum))
+        }));
+    }
     // The Gauss–Newton line first, so that the Hessian's, drawn over it, stays visible where
     // the two agree.
     if points.iter().any(|p| p.ggn_lambda_max.is_some()) {

@@ -17,6 +17,8 @@ pub const MAX_BATCH: usize = 1_000_000;
 pub const MAX_CLI_WIDTH: usize = 1 << 16;
 /// Most threads in one `analyze scaling --threads-list` entry and in `--threads`.
 pub const MAX_THREADS: usize = 1024;
+/// Most images `train --curvature-samples` measures on (as `analyze hessian --samples`).
+pub const MAX_CURVATURE_SAMPLES: usize = 1_000_000;
 /// Most entries in `--threads-list`.
 pub const MAX_THREAD_COUNTS: usize = 16;
 /// Largest model or checkpoint file read (bytes).

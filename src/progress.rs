@@ -36,6 +36,29 @@ impl crate::train::Observer for Console {
         println!("{text}");
     }
 
+    fn curvature(
+        &mut self,
+        p: &crate::analysis::curvature::CurvaturePoint,
+        optimizer: crate::train::OptimizerKind,
+        momentum: f64,
+    ) {
+        let threshold = match optimizer {
+            crate::train::OptimizerKind::Sgd => format!(
+                ", threshold 2(1+μ)/η {:.4}",
+                crate::analysis::curvature::stability_threshold(p.lr, momentum)
+            ),
+            crate::train::OptimizerKind::Adam => String::new(),
+        };
+        let line = format!(
+            "curvature at epoch {} step {}: λ_max {:.4} (residual {:.1e}, {} HVPs, {:.2}s){threshold}",
+            p.epoch, p.step, p.lambda_max, p.residual, p.hvps, p.seconds
+        );
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => println!("{line}"),
+        }
+    }
+
     fn epoch_started(&mut self, epoch: usize, epochs: usize, steps: usize) {
         let bar = bar(
             steps,

@@ -216,7 +216,7 @@ fn the_threshold_and_the_sharpness_figure() {
     ];
     let out = temp_dir("sharpness");
     let path = out.join("sharpness_tanh_digits.png");
-    write_sharpness_plot(&path, &points, 0.9, "tanh on digits").unwrap();
+    write_sharpness_plot(&path, &points, Some(0.9), "tanh on digits").unwrap();
     let bytes = std::fs::read(&path).unwrap();
     assert!(bytes.len() > 1000 && bytes.starts_with(b"\x89PNG"));
     let json = serde_json::to_value(&points[0]).unwrap();

@@ -108,6 +108,67 @@ pub struct TrainConfig {
     /// Folder for the artifacts.
     #[cfg_attr(feature = "cli", arg(long = "out", value_name = "OUT", default_value_os_t = defaults().out_dir))]
     pub out_dir: PathBuf,
+    /// Train on the first N images of the training split only (say, a fixed subset for
+    /// full-batch gradient descent with --batch-size N).
+    #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub train_samples: Option<usize>,
+    /// Curvature tracking (`--curvature-*`); none of it changes what is trained.
+    #[serde(default)]
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub curvature: CurvatureConfig,
+}
+
+/// When and how the Hessian's curvature is measured during training (see
+/// [`crate::analysis::curvature`]): at the start, every `every` epochs and/or `every_steps`
+/// steps, and at the end, on the first `samples` images of the training file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct CurvatureConfig {
+    /// Measure the Hessian's largest eigenvalue every E epochs (and at the start and the end).
+    #[cfg_attr(feature = "cli", arg(long = "curvature-every", value_name = "E"))]
+    pub every: Option<usize>,
+    /// Measure it every S optimizer steps (finer than epochs; may be combined with the above).
+    #[cfg_attr(feature = "cli", arg(long = "curvature-every-steps", value_name = "S"))]
+    pub every_steps: Option<usize>,
+    /// Images the curvature is measured on: the first N of the training file, fixed for the run.
+    #[cfg_attr(feature = "cli", arg(long = "curvature-samples", value_name = "N", default_value_t = CurvatureConfig::default().samples))]
+    pub samples: usize,
+    /// Also Hutchinson's estimate of the Hessian's trace, with its standard error.
+    #[cfg_attr(feature = "cli", arg(long = "curvature-trace"))]
+    pub trace: bool,
+    /// Also the Gauss–Newton matrix's largest eigenvalue.
+    #[cfg_attr(feature = "cli", arg(long = "curvature-ggn"))]
+    pub ggn: bool,
+}
+
+impl Default for CurvatureConfig {
+    fn default() -> Self {
+        CurvatureConfig {
+            every: None,
+            every_steps: None,
+            samples: crate::analysis::curvature::CurvatureOptions::default().samples,
+            trace: false,
+            ggn: false,
+        }
+    }
+}
+
+impl CurvatureConfig {
+    /// Whether any point is measured.
+    pub fn enabled(&self) -> bool {
+        self.every.is_some() || self.every_steps.is_some()
+    }
+
+    /// The tracker's options.
+    pub fn options(&self) -> crate::analysis::curvature::CurvatureOptions {
+        crate::analysis::curvature::CurvatureOptions {
+            samples: self.samples,
+            trace: self.trace,
+            ggn: self.ggn,
+            ..Default::default()
+        }
+    }
 }
 
 /// The defaults, for the command line's attributes.
@@ -143,6 +204,8 @@ impl Default for TrainConfig {
             // can size it (the command line reads these defaults while parsing).
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             out_dir: PathBuf::from("artifacts"),
+            train_samples: None,
+            curvature: CurvatureConfig::default(),
         }
     }
 }
@@ -176,7 +239,28 @@ impl TrainConfig {
         use crate::limits::{MAX_BATCH, MAX_CLI_WIDTH, MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_THREADS};
         let positive = |v: f64| v.is_finite() && v > 0.0;
         let non_negative = |v: f64| v.is_finite() && v >= 0.0;
-        let checks: [(bool, String); 12] = [
+        let c = &self.curvature;
+        let checks: [(bool, String); 15] = [
+            (
+                self.train_samples.is_none_or(|n| n >= 1),
+                format!("--train-samples must be at least 1, got {:?}", self.train_samples),
+            ),
+            (
+                c.every.is_none_or(|e| (1..=MAX_EPOCHS).contains(&e))
+                    && c.every_steps.is_none_or(|s| s >= 1),
+                format!(
+                    "--curvature-every must be in 1..={MAX_EPOCHS} and --curvature-every-steps at least 1, got {:?} and {:?}",
+                    c.every, c.every_steps
+                ),
+            ),
+            (
+                (1..=crate::limits::MAX_CURVATURE_SAMPLES).contains(&c.samples),
+                format!(
+                    "--curvature-samples must be in 1..={}, got {}",
+                    crate::limits::MAX_CURVATURE_SAMPLES,
+                    c.samples
+                ),
+            ),
             (
                 (1..=MAX_EPOCHS).contains(&self.epochs),
                 format!("--epochs must be in 1..={MAX_EPOCHS}, got {}", self.epochs),

@@ -7,13 +7,14 @@ pub mod results;
 pub mod trainer;
 
 pub use crate::checkpoint::{Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION};
-pub use config::{build_model, OptimizerKind, ScheduleKind, TrainConfig};
+pub use config::{build_model, CurvatureConfig, OptimizerKind, ScheduleKind, TrainConfig};
 pub use results::{EpochMetrics, FinalMetrics, Results, SetSizes, TrainReport};
 pub use trainer::{Divergence, Observer, Phases, Silent, StepOutcome, Trainer};
 
+use crate::analysis::curvature::CurvatureTracker;
 use crate::artifacts::{ArtifactPaths, ModelFile, Normalisation};
 use crate::build_info::BuildInfo;
-use crate::data::{self, DatasetName, Splits};
+use crate::data::{self, Dataset, DatasetName, Splits};
 use crate::nn::Module;
 use crate::predict::{evaluate, predict_features};
 use anyhow::{bail, Result};
@@ -29,13 +30,20 @@ pub fn normalisation(name: DatasetName) -> Normalisation {
 
 /// Loads a dataset and splits off the validation set as `config` says.
 pub fn load_splits(config: &TrainConfig) -> Result<Splits> {
+    Ok(load_run_data(config)?.0)
+}
+
+/// The splits, and the images curvature is measured on when `config` asks for it: the first
+/// `--curvature-samples` of the training file (before the validation split, as `analyze
+/// hessian` takes them, so the two measure the same loss).
+pub fn load_run_data(config: &TrainConfig) -> Result<(Splits, Option<Dataset>)> {
     let (train, test) = data::load_dataset(config.dataset, config.data_dir.as_deref())?;
-    Ok(data::split_validation(
-        train,
-        test,
-        config.val_fraction,
-        config.seed,
-    ))
+    let samples = config
+        .curvature
+        .enabled()
+        .then(|| train.head(config.curvature.samples));
+    let splits = data::split_validation(train, test, config.val_fraction, config.seed);
+    Ok((splits, samples))
 }
 
 /// How [`train_on`] runs besides the configuration.
@@ -45,6 +53,8 @@ pub struct RunOptions {
     pub checkpoint: Option<PathBuf>,
     /// Continue from this checkpoint (read from the path given) instead of starting afresh.
     pub resume: Option<(Checkpoint, PathBuf)>,
+    /// The images to measure curvature on, when the configuration tracks it.
+    pub curvature_samples: Option<Dataset>,
 }
 
 /// The checkpoint path of a run: `<out>/checkpoints/checkpoint_<tag>.msgpack`.
@@ -81,6 +91,10 @@ pub fn train_on(
     observer: &mut dyn Observer,
 ) -> Result<TrainReport> {
     config.validate()?;
+    let mut splits = splits;
+    if let Some(n) = config.train_samples {
+        splits.train = splits.train.head(n);
+    }
     crate::validate::training_rows(&splits, config.val_fraction)?;
     let classes = splits.train.classes.len();
     let mut sizes = vec![splits.train.dim()];
@@ -99,8 +113,13 @@ pub fn train_on(
     let train = &splits.train;
     let mut total_seconds = 0.0;
     let mut first_epoch = 0;
+    let steps_per_epoch = train.len().div_ceil(config.batch_size);
+    let mut tracker = match (&options.curvature_samples, config.curvature.enabled()) {
+        (Some(samples), true) => Some(CurvatureTracker::new(config.curvature.options(), samples)),
+        (None, true) => bail!("curvature tracking needs its samples (see load_run_data)"),
+        _ => None,
+    };
     if let Some((c, origin)) = options.resume {
-        let steps_per_epoch = train.len().div_ceil(config.batch_size);
         c.check_resume(config, &trainer.model.sizes(), steps_per_epoch, &origin)?;
         c.restore(&trainer.model, trainer.optimizer.as_mut())?;
         // Replaying the shuffles of the epochs done puts the generator where it was.
@@ -109,11 +128,32 @@ pub fn train_on(
         }
         first_epoch = c.epochs_done;
         epochs = c.history;
+        if let Some(t) = tracker.as_mut() {
+            t.resume(c.curvature);
+        }
         total_seconds = c.train_seconds;
         observer.message(&format!(
             "resuming after epoch {first_epoch} of {}",
             config.epochs
         ));
+    }
+    let measure = |tracker: &mut Option<CurvatureTracker>,
+                   model: &crate::nn::Mlp<f32>,
+                   epoch: usize,
+                   step: usize,
+                   lr: f64,
+                   observer: &mut dyn Observer|
+     -> Result<()> {
+        if let Some(t) = tracker {
+            if t.history().last().is_none_or(|p| p.step != step) {
+                let point = t.measure(model, epoch, step, lr)?;
+                observer.curvature(&point, config.optimizer, config.momentum);
+            }
+        }
+        Ok(())
+    };
+    if first_epoch == 0 {
+        measure(&mut tracker, &trainer.model, 0, 0, schedule.lr(0), observer)?;
     }
     for epoch in first_epoch..config.epochs {
         trainer.lr = schedule.lr(epoch);
@@ -136,6 +176,21 @@ pub fn train_on(
             loss_sum += step.loss * idx.len() as f64;
             correct += step.correct;
             observer.step_done(b, loss_sum / ((b + 1) * config.batch_size) as f64);
+            let global = epoch * steps_per_epoch + b + 1;
+            if config
+                .curvature
+                .every_steps
+                .is_some_and(|s| global % s == 0)
+            {
+                measure(
+                    &mut tracker,
+                    &trainer.model,
+                    epoch,
+                    global,
+                    trainer.lr,
+                    observer,
+                )?;
+            }
         }
         let seconds = start.elapsed().as_secs_f64();
         total_seconds += seconds;
@@ -154,16 +209,31 @@ pub fn train_on(
         };
         observer.epoch_done(&m, config.epochs);
         epochs.push(m);
+        let every = config.curvature.every;
+        if every.is_some_and(|e| (epoch + 1) % e == 0) || epoch + 1 == config.epochs {
+            let global = (epoch + 1) * steps_per_epoch;
+            measure(
+                &mut tracker,
+                &trainer.model,
+                epoch + 1,
+                global,
+                trainer.lr,
+                observer,
+            )?;
+        }
         if let Some(path) = &options.checkpoint {
-            Checkpoint::capture(
+            let mut c = Checkpoint::capture(
                 config,
                 epoch + 1,
                 model_file(config, &trainer.model, &splits),
                 trainer.optimizer.as_ref(),
                 &epochs,
                 total_seconds,
-            )
-            .save(path)?;
+            );
+            c.curvature = tracker
+                .as_ref()
+                .map_or(Vec::new(), |t| t.history().to_vec());
+            c.save(path)?;
         }
     }
     let model = trainer.model;
@@ -192,6 +262,7 @@ pub fn train_on(
             per_class_accuracy,
         },
         build: BuildInfo::current(),
+        curvature: tracker.map_or(Vec::new(), |t| t.history().to_vec()),
     };
     Ok(TrainReport {
         model,
@@ -216,8 +287,12 @@ pub fn best_epoch(epochs: &[EpochMetrics]) -> Option<usize> {
 /// Loads the data and trains (see [`train_on`]), silently; writes nothing.
 pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     config.validate()?;
-    let splits = load_splits(config)?;
-    train_on(config, splits, RunOptions::default(), &mut Silent)
+    let (splits, curvature_samples) = load_run_data(config)?;
+    let options = RunOptions {
+        curvature_samples,
+        ..RunOptions::default()
+    };
+    train_on(config, splits, options, &mut Silent)
 }
 
 /// Loads, trains and writes every artifact, with a checkpoint after every epoch; with
@@ -236,7 +311,7 @@ pub fn train_and_save(
     } else {
         None
     };
-    let splits = load_splits(config)?;
+    let (splits, curvature_samples) = load_run_data(config)?;
     observer.message(&format!(
         "dataset {}: {} train, {} validation, {} test images of {}×{}",
         config.dataset,
@@ -264,6 +339,7 @@ pub fn train_and_save(
     let options = RunOptions {
         checkpoint: Some(checkpoint),
         resume,
+        curvature_samples,
     };
     let report = train_on(config, splits, options, observer)?;
     let model_file = model_file(config, &report.model, &report.splits);

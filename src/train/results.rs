@@ -1,6 +1,7 @@
 //! What a run produces: per-epoch metrics, the final metrics and the results file.
 
 use super::TrainConfig;
+use crate::analysis::curvature::CurvaturePoint;
 use crate::build_info::BuildInfo;
 use crate::data::Splits;
 use crate::nn::Mlp;
@@ -63,6 +64,10 @@ pub struct Results {
     pub final_metrics: FinalMetrics,
     /// How the binary was built.
     pub build: BuildInfo,
+    /// The curvature measured during training (`--curvature-every`), oldest first; empty
+    /// when not asked for.
+    #[serde(default)]
+    pub curvature: Vec<CurvaturePoint>,
 }
 
 /// Sizes of the three sets.
