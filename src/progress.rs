@@ -53,9 +53,10 @@ impl crate::train::Observer for Console {
             "curvature at epoch {} step {}: λ_max {:.4} (residual {:.1e}, {} HVPs, {:.2}s){threshold}",
             p.epoch, p.step, p.lambda_max, p.residual, p.hvps, p.seconds
         );
+        // Above a drawn bar (printing under it would break it); a hidden bar swallows lines.
         match &self.bar {
-            Some(bar) => bar.println(line),
-            None => println!("{line}"),
+            Some(bar) if !bar.is_hidden() => bar.println(line),
+            _ => println!("{line}"),
         }
     }
 
