@@ -10,7 +10,6 @@ use ferrograd::figures::GridOptions;
 use ferrograd::limits;
 use ferrograd::lock::OutLock;
 use ferrograd::nn::Activation;
-use ferrograd::plot::{self, Chart, Series};
 use ferrograd::tensor::check_report::GradcheckReport;
 use ferrograd::train::{self, TrainConfig};
 use std::io::IsTerminal;
@@ -463,61 +462,9 @@ fn compare(args: &TrainArgs) -> Result<()> {
         let (report, _) = train::train_and_save(&config, args.grid.options(), false, console)?;
         runs.push(report.results);
     }
-    type Metric = fn(&train::EpochMetrics) -> f64;
-    let metrics: [(&str, &str, Metric); 5] = [
-        ("train_loss", "training loss", |m| m.train_loss),
-        ("val_loss", "validation loss", |m| m.val_loss),
-        ("train_accuracy", "training accuracy", |m| m.train_accuracy),
-        ("val_accuracy", "validation accuracy", |m| m.val_accuracy),
-        ("test_accuracy", "test accuracy", |m| m.test_accuracy),
-    ];
-    for (key, label, f) in metrics {
-        let series: Vec<Series> = runs
-            .iter()
-            .map(|r| {
-                Series::by_epoch(
-                    r.config.activation.as_str(),
-                    &r.epochs.iter().map(f).collect::<Vec<_>>(),
-                )
-            })
-            .collect();
-        let path = args
-            .config
-            .out_dir
-            .join("plots")
-            .join(format!("compare_{key}_{dataset}.png"));
-        plot::line_chart(
-            &path,
-            &Chart {
-                title: &format!("ReLU vs Tanh on {dataset}: {label}"),
-                x_label: "epoch",
-                y_label: label,
-                x_integer: true,
-                note: (key.starts_with("val") && args.config.val_fraction == 0.0)
-                    .then_some(ferrograd::figures::NO_VALIDATION),
-                ..Chart::default()
-            },
-            &series,
-        )?;
-    }
+    ferrograd::figures::write_compare_plots(&runs, &args.config.out_dir, dataset)?;
     println!();
-    println!(
-        "{:<10} {:>11} {:>10} {:>10} {:>10} {:>10} {:>9}",
-        "activation", "train loss", "train acc", "val acc", "test acc", "test loss", "seconds"
-    );
-    for r in &runs {
-        let last = r.epochs.last().expect("at least one epoch");
-        println!(
-            "{:<10} {:>11.4} {:>9.2}% {:>9.2}% {:>9.2}% {:>10.4} {:>9.1}",
-            r.config.activation.as_str(),
-            last.train_loss,
-            100.0 * last.train_accuracy,
-            100.0 * last.val_accuracy,
-            100.0 * r.final_metrics.test_accuracy,
-            r.final_metrics.test_loss,
-            r.final_metrics.train_seconds
-        );
-    }
+    print!("{}", train::Comparison(&runs));
     println!(
         "plots   {}/plots/compare_*_{dataset}.png",
         args.config.out_dir.display()

@@ -236,3 +236,48 @@ pub fn write_sharpness_plot(
         &lines,
     )
 }
+
+/// `plots/compare_<metric>_<ds>.png` for each curve of runs on one dataset (`compare`): one
+/// line per run, named by its activation.
+pub fn write_compare_plots(
+    runs: &[Results],
+    out: &Path,
+    dataset: crate::data::DatasetName,
+) -> Result<()> {
+    type Metric = fn(&EpochMetrics) -> f64;
+    let metrics: [(&str, &str, Metric); 5] = [
+        ("train_loss", "training loss", |m| m.train_loss),
+        ("val_loss", "validation loss", |m| m.val_loss),
+        ("train_accuracy", "training accuracy", |m| m.train_accuracy),
+        ("val_accuracy", "validation accuracy", |m| m.val_accuracy),
+        ("test_accuracy", "test accuracy", |m| m.test_accuracy),
+    ];
+    let no_validation = runs.iter().any(|r| r.config.val_fraction == 0.0);
+    for (key, label, f) in metrics {
+        let series: Vec<Series> = runs
+            .iter()
+            .map(|r| {
+                Series::by_epoch(
+                    r.config.activation.as_str(),
+                    &r.epochs.iter().map(f).collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        let path = out
+            .join("plots")
+            .join(format!("compare_{key}_{dataset}.png"));
+        plot::line_chart(
+            &path,
+            &Chart {
+                title: &format!("ReLU vs Tanh on {dataset}: {label}"),
+                x_label: "epoch",
+                y_label: label,
+                x_integer: true,
+                note: (key.starts_with("val") && no_validation).then_some(NO_VALIDATION),
+                ..Chart::default()
+            },
+            &series,
+        )?;
+    }
+    Ok(())
+}

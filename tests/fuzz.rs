@@ -89,6 +89,7 @@ fn valid_checkpoint() -> Vec<u8> {
         optimizer_state,
         history,
         train_seconds: 0.1,
+        curvature: Vec::new(),
     };
     rmp_serde::to_vec_named(&c).unwrap()
 }

@@ -5,6 +5,7 @@
 //! record themselves only when gradients are enabled and an input requires one, so inference
 //! and the backward pass itself (unless a graph of the gradient is asked for) build nothing.
 
+pub mod catalogue;
 pub mod check;
 pub mod check_report;
 pub mod elem;

@@ -8,7 +8,7 @@ pub mod trainer;
 
 pub use crate::checkpoint::{Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION};
 pub use config::{build_model, CurvatureConfig, OptimizerKind, ScheduleKind, TrainConfig};
-pub use results::{EpochMetrics, FinalMetrics, Results, SetSizes, TrainReport};
+pub use results::{Comparison, EpochMetrics, FinalMetrics, Results, SetSizes, TrainReport};
 pub use trainer::{Divergence, Observer, Phases, Silent, StepOutcome, Trainer};
 
 use crate::analysis::curvature::CurvatureTracker;

@@ -90,3 +90,33 @@ pub struct TrainReport {
     /// The data it was trained and evaluated on.
     pub splits: Splits,
 }
+
+/// The last epoch and the final metrics of several runs side by side (`compare`'s table).
+pub struct Comparison<'a>(pub &'a [Results]);
+
+impl std::fmt::Display for Comparison<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{:<10} {:>11} {:>10} {:>10} {:>10} {:>10} {:>9}",
+            "activation", "train loss", "train acc", "val acc", "test acc", "test loss", "seconds"
+        )?;
+        for r in self.0 {
+            let Some(last) = r.epochs.last() else {
+                continue;
+            };
+            writeln!(
+                f,
+                "{:<10} {:>11.4} {:>9.2}% {:>9.2}% {:>9.2}% {:>10.4} {:>9.1}",
+                r.config.activation.as_str(),
+                last.train_loss,
+                100.0 * last.train_accuracy,
+                100.0 * last.val_accuracy,
+                100.0 * r.final_metrics.test_accuracy,
+                r.final_metrics.test_loss,
+                r.final_metrics.train_seconds
+            )?;
+        }
+        Ok(())
+    }
+}
