@@ -135,6 +135,7 @@ pub(super) fn download_into(name: DatasetName, dest: &Path) -> Result<()> {
     let Some(source) = name.spec().source else {
         return Ok(());
     };
+    anyhow::ensure!(download::CAN_DOWNLOAD, download::NEEDS_CLI);
     let mirrors: Vec<String> = match std::env::var(MIRROR_VAR) {
         Ok(m) => vec![m],
         Err(_) => source.mirrors.iter().map(|m| m.to_string()).collect(),
