@@ -239,15 +239,33 @@ pub fn newest_model(dir: &Path) -> Result<PathBuf> {
         })
 }
 
+/// What the sample-predictions grid shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GridOptions {
+    /// Images in the grid (fewer when the test set, or its mistakes, run out).
+    pub count: usize,
+    /// Only wrong predictions (the first `count` of the test set).
+    pub mistakes_only: bool,
+}
+
+impl Default for GridOptions {
+    fn default() -> Self {
+        GridOptions {
+            count: 16,
+            mistakes_only: false,
+        }
+    }
+}
+
 /// The paths of a run's artifacts under `out`.
 pub struct ArtifactPaths {
     /// `models/model_<tag>.msgpack`
     pub model: PathBuf,
     /// `results/results_<tag>.json`
     pub results: PathBuf,
-    /// `plots/*_<tag>.png`
+    /// `plots/*_<tag>.png` (written only with the `cli` feature)
     pub plots: Vec<PathBuf>,
-    /// `predicted_images/sample_predictions_<tag>.png`
+    /// `predicted_images/sample_predictions_<tag>.png` (only with the `cli` feature)
     pub predictions: PathBuf,
     /// `plots/sharpness_<tag>.png` (written when curvature was tracked)
     pub sharpness: PathBuf,
@@ -286,33 +304,39 @@ pub fn save_run(
     report: &crate::train::TrainReport,
     model_file: &ModelFile,
     out: &Path,
-    grid: crate::figures::GridOptions,
+    grid: GridOptions,
 ) -> Result<ArtifactPaths> {
     let tag = report.results.config.tag();
     let paths = ArtifactPaths::new(out, &tag);
     model_file.save(&paths.model)?;
     let json = serde_json::to_vec_pretty(&report.results).context("cannot encode results")?;
     write_atomic(&paths.results, &json)?;
-    crate::figures::write_run_plots(&report.results, &paths.plots)?;
-    let config = &report.results.config;
-    if !report.results.curvature.is_empty() {
-        let momentum = match config.optimizer {
-            crate::train::OptimizerKind::Sgd => Some(config.momentum),
-            crate::train::OptimizerKind::Adam => None,
-        };
-        crate::figures::write_sharpness_plot(
-            &paths.sharpness,
-            &report.results.curvature,
-            momentum,
-            &format!("{} on {}", config.activation, config.dataset),
+    // The figures need the `cli` feature (plotters); without it, the model and results only.
+    #[cfg(feature = "cli")]
+    {
+        crate::figures::write_run_plots(&report.results, &paths.plots)?;
+        let config = &report.results.config;
+        if !report.results.curvature.is_empty() {
+            let momentum = match config.optimizer {
+                crate::train::OptimizerKind::Sgd => Some(config.momentum),
+                crate::train::OptimizerKind::Adam => None,
+            };
+            crate::figures::write_sharpness_plot(
+                &paths.sharpness,
+                &report.results.curvature,
+                momentum,
+                &format!("{} on {}", config.activation, config.dataset),
+            )?;
+        }
+        crate::figures::write_prediction_grid(
+            &report.model,
+            &report.splits.test,
+            grid,
+            &paths.predictions,
+            &tag,
         )?;
     }
-    crate::figures::write_prediction_grid(
-        &report.model,
-        &report.splits.test,
-        grid,
-        &paths.predictions,
-        &tag,
-    )?;
+    #[cfg(not(feature = "cli"))]
+    let _ = grid;
     Ok(paths)
 }

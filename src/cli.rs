@@ -4,9 +4,9 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ferrograd::artifacts::newest_model;
+use ferrograd::artifacts::GridOptions;
 use ferrograd::build_info::BuildInfo;
 use ferrograd::data::{self, DatasetName};
-use ferrograd::figures::GridOptions;
 use ferrograd::limits;
 use ferrograd::lock::OutLock;
 use ferrograd::nn::Activation;

@@ -2,6 +2,7 @@
 //! the overfitting gap), the grid of sample predictions, and the sharpness through training.
 
 use crate::analysis::curvature::{stability_threshold, CurvaturePoint};
+use crate::artifacts::GridOptions;
 use crate::data::Dataset;
 use crate::nn::Mlp;
 use crate::plot::{self, Chart, Series, Tile};
@@ -9,24 +10,6 @@ use crate::predict::predict_features;
 use crate::train::{EpochMetrics, Results};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-
-/// What the sample-predictions grid shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GridOptions {
-    /// Images in the grid (fewer when the test set, or its mistakes, run out).
-    pub count: usize,
-    /// Only wrong predictions (the first `count` of the test set).
-    pub mistakes_only: bool,
-}
-
-impl Default for GridOptions {
-    fn default() -> Self {
-        GridOptions {
-            count: 16,
-            mistakes_only: false,
-        }
-    }
-}
 
 /// Said on every chart that would show validation metrics when there is no validation set.
 pub const NO_VALIDATION: &str = "no validation set (--val-fraction 0)";

@@ -1,34 +1,82 @@
 //! Progress bars on standard error, drawn only when it is a terminal (logs and pipes stay
-//! clean).
+//! clean), and the command line's [`Console`] observer of a training run.
+//!
+//! [`Bar`] is the one seam between the library and indicatif: without the `cli` feature its
+//! methods do nothing, so the analyses that report progress need no feature gates of their own.
 
+#[cfg(feature = "cli")]
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+
+/// A progress bar on standard error (indicatif's, with the `cli` feature; nothing without it).
+pub struct Bar {
+    #[cfg(feature = "cli")]
+    inner: ProgressBar,
+}
 
 /// A bar of `len` steps with `template` (indicatif's syntax), hidden unless standard error is a
 /// terminal.
-pub fn bar(len: usize, template: &str) -> ProgressBar {
-    let target = if std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    bar_to(len, template, target)
+pub fn bar(len: usize, template: &str) -> Bar {
+    Bar::new(Some(len as u64), template)
 }
 
-/// A bar of `len` steps with `template`, drawn to `target`.
-pub fn bar_to(len: usize, template: &str, target: ProgressDrawTarget) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len as u64), target);
-    bar.set_style(
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
+#[cfg(feature = "cli")]
+impl Bar {
+    /// A bar of `len` steps (a spinner-like count when `None`) with `template`, hidden unless
+    /// standard error is a terminal.
+    pub fn new(len: Option<u64>, template: &str) -> Bar {
+        use std::io::IsTerminal;
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let inner = ProgressBar::with_draw_target(len, target);
+        inner.set_style(
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Bar { inner }
+    }
+    /// Advances by `n` steps.
+    pub fn inc(&self, n: u64) {
+        self.inner.inc(n);
+    }
+    /// Moves to step `pos`.
+    pub fn set_position(&self, pos: u64) {
+        self.inner.set_position(pos);
+    }
+    /// The template's `{msg}`.
+    pub fn set_message(&self, msg: impl Into<String>) {
+        self.inner.set_message(msg.into());
+    }
+    /// The template's `{prefix}`.
+    pub fn set_prefix(&self, prefix: impl Into<String>) {
+        self.inner.set_prefix(prefix.into());
+    }
+    /// Removes the bar from the terminal.
+    pub fn finish_and_clear(&self) {
+        self.inner.finish_and_clear();
+    }
+}
+
+/// Without the `cli` feature: the same calls, drawing nothing.
+#[cfg(not(feature = "cli"))]
+#[allow(missing_docs)]
+impl Bar {
+    pub fn new(_len: Option<u64>, _template: &str) -> Bar {
+        Bar {}
+    }
+    pub fn inc(&self, _n: u64) {}
+    pub fn set_position(&self, _pos: u64) {}
+    pub fn set_message(&self, _msg: impl Into<String>) {}
+    pub fn set_prefix(&self, _prefix: impl Into<String>) {}
+    pub fn finish_and_clear(&self) {}
 }
 
 /// The command line's view of a training run: a progress bar per epoch on a terminal, and a
 /// line per epoch and per message on standard output.
 #[derive(Default)]
 pub struct Console {
-    bar: Option<ProgressBar>,
+    bar: Option<Bar>,
 }
 
 impl crate::train::Observer for Console {

@@ -4,7 +4,7 @@
 
 use super::hessian::HessianReport;
 use super::lanczos::RitzValue;
-use crate::plot::readable;
+use super::readable;
 use std::fmt;
 
 fn eigen_table(f: &mut fmt::Formatter<'_>, end: &str, values: &[RitzValue]) -> fmt::Result {

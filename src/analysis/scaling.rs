@@ -3,13 +3,11 @@
 
 use crate::nn::{Activation, Init, Mlp};
 use crate::optim::Sgd;
-use crate::plot::{self, Chart, Series};
 use crate::train::Trainer;
 use crate::Tensor;
 use anyhow::Result;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use std::time::Instant;
 
 /// One measured configuration.
@@ -183,7 +181,9 @@ pub fn measure(
 
 /// Draws `scaling_<axis>_<blas>.png` under `dir`, one line per thread count, with the fitted
 /// exponent in the legend.
-pub fn plot(report: &ScalingReport, dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+#[cfg(feature = "cli")]
+pub fn plot(report: &ScalingReport, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    use crate::plot::{self, Chart, Series};
     let mut paths = Vec::new();
     for (axis, label) in [
         ("batch", "batch size"),

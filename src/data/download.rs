@@ -2,13 +2,11 @@
 //! whole file has arrived and its checksum matches: a failure leaves nothing behind.
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The expected digest of a file, in lowercase hex.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +51,7 @@ impl Checksum {
             Checksum::Sha256(s) | Checksum::Md5(s) => s,
         }
     }
+    #[cfg(feature = "cli")]
     fn name(&self) -> &'static str {
         match self {
             Checksum::Sha256(_) => "sha256",
@@ -101,7 +100,21 @@ pub fn download(url: &str, dest: &Path, checksum: &Checksum) -> Result<()> {
     }
 }
 
+/// What a download says in a build without the HTTP client.
+pub const NEEDS_CLI: &str = "downloading needs the `cli` feature";
+
+/// Whether this build can download (the HTTP client comes with the `cli` feature).
+pub const CAN_DOWNLOAD: bool = cfg!(feature = "cli");
+
+#[cfg(not(feature = "cli"))]
+fn fetch(url: &str, _tmp: &Path, _checksum: &Checksum) -> Result<()> {
+    bail!("{url}: {NEEDS_CLI}")
+}
+
+#[cfg(feature = "cli")]
 fn fetch(url: &str, tmp: &Path, checksum: &Checksum) -> Result<()> {
+    use std::io::Write;
+    use std::time::Duration;
     if let Some(dir) = tmp.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create folder", dir.display()))?;
@@ -122,15 +135,9 @@ fn fetch(url: &str, tmp: &Path, checksum: &Checksum) -> Result<()> {
         .and_then(|v| v.parse::<u64>().ok());
     let mut body = response.into_body().into_reader();
     let mut out = File::create(tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-    let bar = match length {
-        Some(n) => ProgressBar::new(n),
-        None => ProgressBar::no_length(),
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = crate::progress::Bar::new(
+        length,
+        "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
     );
     bar.set_message(
         Path::new(url)

@@ -135,6 +135,7 @@ pub(super) fn download_into(name: DatasetName, dest: &Path) -> Result<()> {
     let Some(source) = name.spec().source else {
         return Ok(());
     };
+    anyhow::ensure!(download::CAN_DOWNLOAD, download::NEEDS_CLI);
     let mirrors: Vec<String> = match std::env::var(MIRROR_VAR) {
         Ok(m) => vec![m],
         Err(_) => source.mirrors.iter().map(|m| m.to_string()).collect(),
@@ -208,4 +209,35 @@ pub(super) fn missing_error(
         files.join(", "),
         name.folder()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without the HTTP client a download refuses at once, touching nothing, and the error a
+    /// user sees says why and where the files go.
+    #[test]
+    #[cfg(not(feature = "cli"))]
+    fn without_cli_a_download_refuses_and_says_where_the_files_go() {
+        let dest = std::env::temp_dir()
+            .join(format!("ferrograd-nocli-{}", std::process::id()))
+            .join("mnist");
+        let error = download_into(DatasetName::Mnist, &dest).unwrap_err();
+        assert_eq!(error.to_string(), download::NEEDS_CLI);
+        assert!(!dest.exists() && !dest.parent().unwrap().exists());
+        let shown = format!("{:#}", missing_error(DatasetName::Mnist, None, &error));
+        assert!(!shown.contains('\n'), "{shown}");
+        for needle in ["downloading needs the `cli` feature", "put ", "data/mnist/"] {
+            assert!(shown.contains(needle), "{needle:?} not in {shown}");
+        }
+    }
+
+    /// The embedded dataset needs no download in any build.
+    #[test]
+    fn the_embedded_dataset_never_downloads() {
+        let dest = std::env::temp_dir().join(format!("ferrograd-embedded-{}", std::process::id()));
+        download_into(DatasetName::Digits, &dest).unwrap();
+        assert!(!dest.exists());
+    }
 }

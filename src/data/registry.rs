@@ -292,6 +292,7 @@ impl std::fmt::Display for DatasetName {
 }
 
 /// `--dataset`'s values, aliases and help lines, from the registry.
+#[cfg(feature = "cli")]
 impl clap::ValueEnum for DatasetName {
     fn value_variants<'a>() -> &'a [Self] {
         &DatasetName::ALL

@@ -172,24 +172,6 @@ fn trim(s: String) -> String {
     }
 }
 
-/// A value for people to read: four significant digits, in plain notation between 0.001 and
-/// 100 000 (`1.316`, `245.7`), in scientific notation outside (`3.2e-5`).
-pub fn readable(v: f64) -> String {
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    if v == 0.0 {
-        return "0".into();
-    }
-    let a = v.abs();
-    if (1e-3..1e5).contains(&a) {
-        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
-        format!("{v:.decimals$}")
-    } else {
-        format!("{v:.3e}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,9 +234,5 @@ mod tests {
         assert_eq!(tick_label(0.1 + 0.2), "0.3");
         assert_eq!(tick_label(2.0), "2");
         assert_eq!(tick_label(2.5e-7), "2.5e-7");
-        assert_eq!(readable(1.316496), "1.316");
-        assert_eq!(readable(245.66), "245.7");
-        assert_eq!(readable(-0.0123456), "-0.01235");
-        assert_eq!(readable(3.2e-5), "3.200e-5");
     }
 }

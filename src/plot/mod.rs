@@ -5,7 +5,6 @@
 pub mod axis;
 mod grid;
 
-pub use axis::readable;
 pub use grid::{image_grid, Tile};
 
 use anyhow::{Context, Result};

@@ -300,7 +300,7 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
 /// `observer`.
 pub fn train_and_save(
     config: &TrainConfig,
-    grid: crate::figures::GridOptions,
+    grid: crate::artifacts::GridOptions,
     resume: bool,
     observer: &mut dyn Observer,
 ) -> Result<(TrainReport, ArtifactPaths)> {
