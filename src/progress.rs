@@ -56,6 +56,15 @@ impl Bar {
     pub fn finish_and_clear(&self) {
         self.inner.finish_and_clear();
     }
+    /// Prints a line on standard output: above the bar when it is drawn (printing under it
+    /// would break it), plainly when it is hidden (a hidden bar would swallow the line).
+    pub fn println(&self, line: &str) {
+        if self.inner.is_hidden() {
+            println!("{line}");
+        } else {
+            self.inner.println(line);
+        }
+    }
 }
 
 /// Without the `cli` feature: the same calls, drawing nothing.
@@ -70,6 +79,9 @@ impl Bar {
     pub fn set_message(&self, _msg: impl Into<String>) {}
     pub fn set_prefix(&self, _prefix: impl Into<String>) {}
     pub fn finish_and_clear(&self) {}
+    pub fn println(&self, line: &str) {
+        println!("{line}");
+    }
 }
 
 /// The command line's view of a training run: a progress bar per epoch on a terminal, and a
@@ -101,10 +113,9 @@ impl crate::train::Observer for Console {
             "curvature at epoch {} step {}: λ_max {:.4} (residual {:.1e}, {} HVPs, {:.2}s){threshold}",
             p.epoch, p.step, p.lambda_max, p.residual, p.hvps, p.seconds
         );
-        // Above a drawn bar (printing under it would break it); a hidden bar swallows lines.
         match &self.bar {
-            Some(bar) if !bar.is_hidden() => bar.println(line),
-            _ => println!("{line}"),
+            Some(bar) => bar.println(&line),
+            None => println!("{line}"),
         }
     }
 
