@@ -317,14 +317,10 @@ pub fn save_run(
         crate::figures::write_run_plots(&report.results, &paths.plots)?;
         let config = &report.results.config;
         if !report.results.curvature.is_empty() {
-            let momentum = match config.optimizer {
-                crate::train::OptimizerKind::Sgd => Some(config.momentum),
-                crate::train::OptimizerKind::Adam => None,
-            };
             crate::figures::write_sharpness_plot(
                 &paths.sharpness,
                 &report.results.curvature,
-                momentum,
+                config.momentum_form(),
                 &format!("{} on {}", config.activation, config.dataset),
             )?;
         }

@@ -1,7 +1,7 @@
 //! The figures a training run leaves: its curves (loss, accuracy, test metrics, learning rate,
 //! the overfitting gap), the grid of sample predictions, and the sharpness through training.
 
-use crate::analysis::curvature::{stability_threshold, CurvaturePoint};
+use crate::analysis::curvature::{CurvaturePoint, Momentum};
 use crate::artifacts::GridOptions;
 use crate::data::Dataset;
 use crate::nn::Mlp;
@@ -173,14 +173,14 @@ pub fn write_prediction_grid(
 
 /// `plots/sharpness_<tag>.png`: the Hessian's largest eigenvalue at each tracked point against
 /// the optimizer step, on a log axis, with the optimizer's stability threshold
-/// ([`stability_threshold`]: `2/η`, or `2(1+μ)/η` with heavy-ball momentum `μ`) at the learning
+/// ([`Momentum::threshold`]: `2/η`, `2(1+μ)/η` with heavy-ball momentum `μ`, or Nesterov's) at the learning
 /// rate of each point, so that it follows the schedule; the Gauss–Newton matrix's largest
 /// eigenvalue too where it was measured. `what` names the run in the title. `momentum` is
 /// `None` for an optimizer without such a threshold (Adam): then no threshold is drawn.
 pub fn write_sharpness_plot(
     path: &Path,
     points: &[CurvaturePoint],
-    momentum: Option<f64>,
+    momentum: Option<Momentum>,
     what: &str,
 ) -> Result<()> {
     let series = |name: &str, f: &dyn Fn(&CurvaturePoint) -> Option<f64>| Series {
@@ -192,14 +192,8 @@ pub fn write_sharpness_plot(
     };
     let mut lines = Vec::new();
     if let Some(momentum) = momentum {
-        let threshold = if momentum == 0.0 {
-            "stability threshold 2/η".to_string()
-        } else {
-            format!("stability threshold 2(1+μ)/η, μ = {momentum}")
-        };
-        lines.push(series(&threshold, &|p| {
-            Some(stability_threshold(p.lr, momentum))
-        }));
+        let threshold = format!("stability threshold {}", momentum.label());
+        lines.push(series(&threshold, &|p| Some(momentum.threshold(p.lr))));
     }
     // The Gauss–Newton line first, so that the Hessian's, drawn over it, stays visible where
     // the two agree.

@@ -112,6 +112,21 @@ impl DataBudget {
         self.used = total;
         Ok(())
     }
+
+    /// Charges `bytes` of working memory for `what` (an analysis's estimated peak), refusing
+    /// when the total would pass the limit; `hint` says how to need less.
+    pub fn charge_work(&mut self, what: &str, bytes: u64, hint: &str) -> Result<()> {
+        let total = self.used.saturating_add(bytes);
+        if total > self.limit {
+            bail!(
+                "{what} needs about {} MiB, over the limit of {} MiB ({hint}, or raise {DATA_MEMORY_VAR})",
+                bytes >> 20,
+                self.limit >> 20
+            );
+        }
+        self.used = total;
+        Ok(())
+    }
 }
 
 /// The least address space (`ulimit -v`) a computing command accepts with OpenBLAS: below

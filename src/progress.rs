@@ -99,18 +99,13 @@ impl crate::train::Observer for Console {
     fn curvature(
         &mut self,
         p: &crate::analysis::curvature::CurvaturePoint,
-        optimizer: crate::train::OptimizerKind,
-        momentum: f64,
+        momentum: Option<crate::analysis::curvature::Momentum>,
     ) {
-        let threshold = match optimizer {
-            crate::train::OptimizerKind::Sgd => format!(
-                ", threshold 2(1+μ)/η {:.4}",
-                crate::analysis::curvature::stability_threshold(p.lr, momentum)
-            ),
-            crate::train::OptimizerKind::Adam => String::new(),
-        };
+        let threshold = momentum.map_or(String::new(), |m| {
+            format!(", threshold {} = {:.4e}", m.label(), m.threshold(p.lr))
+        });
         let line = format!(
-            "curvature at epoch {} step {}: λ_max {:.4} (residual {:.1e}, {} HVPs, {:.2}s){threshold}",
+            "curvature at epoch {} step {}: λ_max {:.5e} (residual {:.1e}, {} HVPs, {:.2}s){threshold}",
             p.epoch, p.step, p.lambda_max, p.residual, p.hvps, p.seconds
         );
         match &self.bar {

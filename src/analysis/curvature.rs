@@ -298,3 +298,34 @@ impl CurvatureTracker {
 pub fn stability_threshold(lr: f64, momentum: f64) -> f64 {
     2.0 * (1.0 + momentum) / lr
 }
+
+/// SGD's momentum, in the form that sets its stability threshold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Momentum {
+    /// Heavy ball (`v ← μv + g`, `θ ← θ − ηv`); μ = 0 is plain gradient descent.
+    HeavyBall(f64),
+    /// Nesterov in PyTorch's form (`v ← μv + g`, `θ ← θ − η(g + μv)`).
+    Nesterov(f64),
+}
+
+impl Momentum {
+    /// The largest curvature a quadratic may have for the iteration to stay stable at `lr`:
+    /// `2(1 + μ)/η` for heavy ball ([`stability_threshold`]); for Nesterov, where the
+    /// iteration matrix `[[1 − ηλ(1+μ), −ημ²], [λ, μ]]` reaches the eigenvalue −1 at
+    /// `λ = 2(1 + μ)/(η(1 + 2μ))`.
+    pub fn threshold(self, lr: f64) -> f64 {
+        match self {
+            Momentum::HeavyBall(m) => stability_threshold(lr, m),
+            Momentum::Nesterov(m) => 2.0 * (1.0 + m) / (lr * (1.0 + 2.0 * m)),
+        }
+    }
+
+    /// How the threshold is written in legends and logs.
+    pub fn label(self) -> String {
+        match self {
+            Momentum::HeavyBall(m) if m == 0.0 => "2/η".into(),
+            Momentum::HeavyBall(m) => format!("2(1+μ)/η, μ = {m}"),
+            Momentum::Nesterov(m) => format!("2(1+μ)/(η(1+2μ)), Nesterov μ = {m}"),
+        }
+    }
+}

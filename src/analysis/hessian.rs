@@ -222,17 +222,23 @@ pub struct HessianReport {
 /// the parameters) and the activations of the samples (more with the Gauss–Newton operator),
 /// all in `f64`.
 fn memory_estimate(file: &ModelFile, opts: &HessianOptions, samples: usize) -> u64 {
-    let params: u64 = file
-        .architecture
+    let steps = opts.iters.max(opts.slq_steps);
+    curvature_memory(&file.architecture, steps, samples, opts.ggn)
+}
+
+/// The estimated peak of Lanczos with `steps` steps on the Hessian of an MLP of these layer
+/// sizes over `samples` images (see `memory_estimate`), shared with `train`'s curvature
+/// tracking.
+pub(crate) fn curvature_memory(architecture: &[usize], steps: usize, samples: usize, ggn: bool) -> u64 {
+    let params: u64 = architecture
         .windows(2)
         .map(|w| (w[0] as u64 + 1) * w[1] as u64)
         .sum();
-    let widths: u64 = file.architecture.iter().map(|&w| w as u64).sum();
-    let steps = opts.iters.max(opts.slq_steps) as u64;
+    let widths: u64 = architecture.iter().map(|&w| w as u64).sum();
     // The Gauss–Newton operator's graphs (logits, transposed Jacobian) live beside the Hessian's.
-    let graphs = if opts.ggn { 12 } else { 8 };
+    let graphs = if ggn { 12 } else { 8 };
     8u64.saturating_mul(
-        params.saturating_mul(steps + 8).saturating_add(
+        params.saturating_mul(steps as u64 + 8).saturating_add(
             (samples as u64)
                 .saturating_mul(widths)
                 .saturating_mul(graphs),
@@ -263,8 +269,11 @@ pub fn analyze(opts: &HessianOptions) -> Result<(HessianReport, Vec<PathBuf>, Pa
     )?;
     crate::validate::model_fits(&file, &opts.model, &train)?;
     let sample = train.head(opts.samples);
-    crate::limits::DataBudget::from_env()?
-        .charge(&opts.model, memory_estimate(&file, opts, sample.len()))?;
+    crate::limits::DataBudget::from_env()?.charge_work(
+        &format!("analyze hessian on {}", opts.model.display()),
+        memory_estimate(&file, opts, sample.len()),
+        "lower --samples or --iters",
+    )?;
     let model = to_f64(&file.to_mlp());
     let x = sample.features.mapv(f64::from);
     let op = HessianOperator::new(&model, &x, &sample.labels);

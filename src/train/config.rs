@@ -323,6 +323,17 @@ impl TrainConfig {
         }
     }
 
+    /// The form of SGD's momentum, which sets the stability threshold curvature is compared
+    /// with (`None` for Adam, which has no such threshold).
+    pub fn momentum_form(&self) -> Option<crate::analysis::curvature::Momentum> {
+        use crate::analysis::curvature::Momentum;
+        match (self.optimizer, self.nesterov) {
+            (OptimizerKind::Sgd, false) => Some(Momentum::HeavyBall(self.momentum)),
+            (OptimizerKind::Sgd, true) => Some(Momentum::Nesterov(self.momentum)),
+            (OptimizerKind::Adam, _) => None,
+        }
+    }
+
     /// The optimizer this configuration names, with its settings.
     pub fn optimizer(&self) -> Box<dyn Optimizer<f32>> {
         match self.optimizer {

@@ -115,7 +115,15 @@ pub fn train_on(
     let mut first_epoch = 0;
     let steps_per_epoch = train.len().div_ceil(config.batch_size);
     let mut tracker = match (&options.curvature_samples, config.curvature.enabled()) {
-        (Some(samples), true) => Some(CurvatureTracker::new(config.curvature.options(), samples)),
+        (Some(samples), true) => {
+            let o = config.curvature.options();
+            crate::limits::DataBudget::from_env()?.charge_work(
+                "curvature tracking",
+                crate::analysis::hessian::curvature_memory(&sizes, o.max_iter, samples.len(), o.ggn),
+                "lower --curvature-samples",
+            )?;
+            Some(CurvatureTracker::new(o, samples))
+        }
         (None, true) => bail!("curvature tracking needs its samples (see load_run_data)"),
         _ => None,
     };
@@ -147,7 +155,7 @@ pub fn train_on(
         if let Some(t) = tracker {
             if t.history().last().is_none_or(|p| p.step != step) {
                 let point = t.measure(model, epoch, step, lr)?;
-                observer.curvature(&point, config.optimizer, config.momentum);
+                observer.curvature(&point, config.momentum_form());
             }
         }
         Ok(())

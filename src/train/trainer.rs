@@ -169,13 +169,12 @@ pub trait Observer {
     fn step_done(&mut self, _step: usize, _mean_loss: f64) {}
     /// The epoch is done and evaluated.
     fn epoch_done(&mut self, _metrics: &super::EpochMetrics, _epochs: usize) {}
-    /// A curvature point was measured (`optimizer` and `momentum` give its stability
-    /// threshold).
+    /// A curvature point was measured; `momentum` gives its stability threshold (`None`:
+    /// an optimizer without one).
     fn curvature(
         &mut self,
         _point: &crate::analysis::curvature::CurvaturePoint,
-        _optimizer: super::OptimizerKind,
-        _momentum: f64,
+        _momentum: Option<crate::analysis::curvature::Momentum>,
     ) {
     }
 }
