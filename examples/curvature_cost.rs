@@ -79,7 +79,14 @@ fn main() -> Result<()> {
         );
     }
     if let (Some(path), Some(t)) = (plot, &tracker) {
-        write_sharpness_plot(&path, t.history(), Some(ferrograd::analysis::curvature::Momentum::HeavyBall(momentum)), "curvature_cost")?;
+        write_sharpness_plot(
+            &path,
+            t.history(),
+            Some(ferrograd::analysis::curvature::Momentum::HeavyBall(
+                momentum,
+            )),
+            "curvature_cost",
+        )?;
         println!("plot {}", path.display());
     }
     Ok(())

@@ -6,7 +6,8 @@ mod common;
 
 use common::temp_dir;
 use ferrograd::analysis::curvature::{
-    stability_threshold, warm_top_eigen, Momentum, CurvatureOptions, CurvaturePoint, CurvatureTracker,
+    stability_threshold, warm_top_eigen, CurvatureOptions, CurvaturePoint, CurvatureTracker,
+    Momentum,
 };
 use ferrograd::analysis::hessian::{analyze, to_f64, HessianOperator, HessianOptions};
 use ferrograd::artifacts::{ModelFile, Normalisation};
@@ -196,7 +197,10 @@ fn a_diverged_model_is_an_error_not_a_nan_point() {
 fn the_threshold_and_the_sharpness_figure() {
     assert_eq!(stability_threshold(0.1, 0.0), 20.0);
     assert!((stability_threshold(0.1, 0.9) - 38.0).abs() < 1e-12);
-    assert_eq!(Momentum::HeavyBall(0.9).threshold(0.1), stability_threshold(0.1, 0.9));
+    assert_eq!(
+        Momentum::HeavyBall(0.9).threshold(0.1),
+        stability_threshold(0.1, 0.9)
+    );
     // Nesterov: the iteration on a quadratic of curvature λ at exactly the threshold has an
     // eigenvalue −1 (det(M + I) = 0), and just below it both eigenvalues lie inside the unit
     // circle.
@@ -209,7 +213,10 @@ fn the_threshold_and_the_sharpness_figure() {
         let b = m(0.99 * l);
         let (tr, dt) = (b[0][0] + b[1][1], b[0][0] * b[1][1] - b[0][1] * b[1][0]);
         // Both roots of z² − tr z + dt inside the unit circle (Jury's conditions).
-        assert!(dt.abs() < 1.0 && 1.0 - tr + dt > 0.0 && 1.0 + tr + dt > 0.0, "{lr} {mu}");
+        assert!(
+            dt.abs() < 1.0 && 1.0 - tr + dt > 0.0 && 1.0 + tr + dt > 0.0,
+            "{lr} {mu}"
+        );
     }
     let point = |step: usize, lr: f64, lambda: f64| CurvaturePoint {
         epoch: step / 10,
@@ -231,7 +238,13 @@ fn the_threshold_and_the_sharpness_figure() {
     ];
     let out = temp_dir("sharpness");
     let path = out.join("sharpness_tanh_digits.png");
-    write_sharpness_plot(&path, &points, Some(Momentum::HeavyBall(0.9)), "tanh on digits").unwrap();
+    write_sharpness_plot(
+        &path,
+        &points,
+        Some(Momentum::HeavyBall(0.9)),
+        "tanh on digits",
+    )
+    .unwrap();
     let bytes = std::fs::read(&path).unwrap();
     assert!(bytes.len() > 1000 && bytes.starts_with(b"\x89PNG"));
     let json = serde_json::to_value(&points[0]).unwrap();

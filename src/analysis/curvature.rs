@@ -323,7 +323,7 @@ impl Momentum {
     /// How the threshold is written in legends and logs.
     pub fn label(self) -> String {
         match self {
-            Momentum::HeavyBall(m) if m == 0.0 => "2/η".into(),
+            Momentum::HeavyBall(0.0) => "2/η".into(),
             Momentum::HeavyBall(m) => format!("2(1+μ)/η, μ = {m}"),
             Momentum::Nesterov(m) => format!("2(1+μ)/(η(1+2μ)), Nesterov μ = {m}"),
         }

@@ -229,7 +229,12 @@ fn memory_estimate(file: &ModelFile, opts: &HessianOptions, samples: usize) -> u
 /// The estimated peak of Lanczos with `steps` steps on the Hessian of an MLP of these layer
 /// sizes over `samples` images (see `memory_estimate`), shared with `train`'s curvature
 /// tracking.
-pub(crate) fn curvature_memory(architecture: &[usize], steps: usize, samples: usize, ggn: bool) -> u64 {
+pub(crate) fn curvature_memory(
+    architecture: &[usize],
+    steps: usize,
+    samples: usize,
+    ggn: bool,
+) -> u64 {
     let params: u64 = architecture
         .windows(2)
         .map(|w| (w[0] as u64 + 1) * w[1] as u64)

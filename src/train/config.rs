@@ -45,7 +45,7 @@ pub struct TrainConfig {
     /// The dataset (the command line takes `--dataset` itself, to ask when it is missing).
     #[cfg_attr(feature = "cli", arg(skip = defaults().dataset))]
     pub dataset: DatasetName,
-    /// Folder holding the dataset's files (searched before data/<name>/).
+    /// Folder holding the dataset's files (searched before `data/<name>/`).
     #[cfg_attr(feature = "cli", arg(long))]
     pub data_dir: Option<PathBuf>,
     /// The nonlinearity between layers (`train --activation`; `compare` runs two).
@@ -240,18 +240,25 @@ impl TrainConfig {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         let non_negative = |v: f64| v.is_finite() && v >= 0.0;
         let c = &self.curvature;
-        let checks: [(bool, String); 15] = [
+        // Steps a curvature schedule may name: far beyond any run here.
+        const MAX_STEPS: usize = 1 << 40;
+        let shown = |v: Option<usize>| v.map_or("none".to_string(), |v| v.to_string());
+        let checks: [(bool, String); 17] = [
             (
                 self.train_samples.is_none_or(|n| n >= 1),
-                format!("--train-samples must be at least 1, got {:?}", self.train_samples),
+                format!("--train-samples must be at least 1, got {}", shown(self.train_samples)),
             ),
             (
                 c.every.is_none_or(|e| (1..=MAX_EPOCHS).contains(&e))
-                    && c.every_steps.is_none_or(|s| s >= 1),
+                    && c.every_steps.is_none_or(|s| (1..=MAX_STEPS).contains(&s)),
                 format!(
-                    "--curvature-every must be in 1..={MAX_EPOCHS} and --curvature-every-steps at least 1, got {:?} and {:?}",
-                    c.every, c.every_steps
+                    "--curvature-every must be in 1..={MAX_EPOCHS} and --curvature-every-steps in 1..={MAX_STEPS}, got {} and {}",
+                    shown(c.every), shown(c.every_steps)
                 ),
+            ),
+            (
+                c.enabled() || (!c.trace && !c.ggn && c.samples == CurvatureConfig::default().samples),
+                "--curvature-samples, --curvature-trace and --curvature-ggn need --curvature-every or --curvature-every-steps".to_string(),
             ),
             (
                 (1..=crate::limits::MAX_CURVATURE_SAMPLES).contains(&c.samples),
@@ -296,8 +303,18 @@ impl TrainConfig {
                 format!("--weight-decay must be a number ≥ 0, got {}", self.weight_decay),
             ),
             (
-                positive(self.gamma) && non_negative(self.min_lr),
-                format!("--gamma must be positive and --min-lr ≥ 0, got {} and {}", self.gamma, self.min_lr),
+                positive(self.gamma) && self.gamma <= 1.0 && non_negative(self.min_lr) && self.min_lr <= self.lr,
+                format!(
+                    "--gamma must be a decay factor in (0, 1] and --min-lr in [0, --lr], got {} and {} (--lr {})",
+                    self.gamma, self.min_lr, self.lr
+                ),
+            ),
+            (
+                self.warmup_epochs <= self.epochs,
+                format!(
+                    "--warmup must be at most --epochs ({}), got {}",
+                    self.epochs, self.warmup_epochs
+                ),
             ),
             (
                 (1..=MAX_EPOCHS).contains(&self.step_every),
@@ -309,7 +326,7 @@ impl TrainConfig {
             ),
             (
                 self.clip_grad_norm.is_none_or(positive),
-                format!("--clip-grad-norm must be positive, got {:?}", self.clip_grad_norm),
+                format!("--clip-grad-norm must be positive, got {}", self.clip_grad_norm.map_or("none".to_string(), |v| v.to_string())),
             ),
             (
                 (1..=MAX_THREADS).contains(&self.threads),

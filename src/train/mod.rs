@@ -38,6 +38,14 @@ pub fn load_splits(config: &TrainConfig) -> Result<Splits> {
 /// hessian` takes them, so the two measure the same loss).
 pub fn load_run_data(config: &TrainConfig) -> Result<(Splits, Option<Dataset>)> {
     let (train, test) = data::load_dataset(config.dataset, config.data_dir.as_deref())?;
+    if config.curvature.enabled() && config.curvature.samples > train.len() {
+        bail!(
+            "--curvature-samples {} is more than the {} images of the {} training file",
+            config.curvature.samples,
+            train.len(),
+            config.dataset
+        );
+    }
     let samples = config
         .curvature
         .enabled()
@@ -93,6 +101,12 @@ pub fn train_on(
     config.validate()?;
     let mut splits = splits;
     if let Some(n) = config.train_samples {
+        if n > splits.train.len() {
+            bail!(
+                "--train-samples {n} is more than the {} images of the training split",
+                splits.train.len()
+            );
+        }
         splits.train = splits.train.head(n);
     }
     crate::validate::training_rows(&splits, config.val_fraction)?;
@@ -119,7 +133,12 @@ pub fn train_on(
             let o = config.curvature.options();
             crate::limits::DataBudget::from_env()?.charge_work(
                 "curvature tracking",
-                crate::analysis::hessian::curvature_memory(&sizes, o.max_iter, samples.len(), o.ggn),
+                crate::analysis::hessian::curvature_memory(
+                    &sizes,
+                    o.max_iter,
+                    samples.len(),
+                    o.ggn,
+                ),
                 "lower --curvature-samples",
             )?;
             Some(CurvatureTracker::new(o, samples))

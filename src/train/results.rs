@@ -81,11 +81,11 @@ pub struct SetSizes {
     pub test: usize,
 }
 
-/// What [`train`] returns.
+/// What [`train`](super::train) returns.
 pub struct TrainReport {
     /// The trained model.
     pub model: Mlp<f32>,
-    /// The results (also written to disk by [`train_and_save`]).
+    /// The results (also written to disk by [`train_and_save`](super::train_and_save)).
     pub results: Results,
     /// The data it was trained and evaluated on.
     pub splits: Splits,
