@@ -268,13 +268,7 @@ pub fn evaluate(model: &Mlp<f32>, data: &Dataset) -> (f64, f64) {
         let labels = &data.labels[start..end];
         let logits = model.forward(&x);
         loss += logits.cross_entropy(labels).item() as f64 * (end - start) as f64;
-        let v = logits.value();
-        let v2 = v.view().into_dimensionality::<ndarray::Ix2>().unwrap();
-        correct += argmax_rows(&v2)
-            .iter()
-            .zip(labels)
-            .filter(|(p, l)| p == l)
-            .count();
+        correct += correct_rows(&logits, labels);
     }
     (loss / data.len() as f64, correct as f64 / data.len() as f64)
 }
@@ -289,4 +283,19 @@ pub fn predict_features(model: &Mlp<f32>, x: &Array2<f32>) -> (Vec<usize>, Array
         .into_dimensionality::<ndarray::Ix2>()
         .expect("2-D probabilities");
     (argmax_rows(&p.view()), p)
+}
+
+/// Rows of `logits` (N × classes) whose largest value is at the row's label: what training
+/// and evaluation count as correct.
+pub fn correct_rows(logits: &Tensor<f32>, labels: &[usize]) -> usize {
+    let v = logits.value();
+    let v2 = v
+        .view()
+        .into_dimensionality::<ndarray::Ix2>()
+        .expect("2-D logits");
+    argmax_rows(&v2)
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| p == l)
+        .count()
 }

@@ -310,10 +310,11 @@ enum Target {
     Node(usize),
 }
 
-fn close(a: &[f64], b: &[f64], what: &str) -> Result<(), TestCaseError> {
+/// Agreement to `rel` relative to each element's size (absolute below 1).
+fn within(a: &[f64], b: &[f64], rel: f64, what: &str) -> Result<(), TestCaseError> {
     prop_assert_eq!(a.len(), b.len());
     for (k, (x, y)) in a.iter().zip(b).enumerate() {
-        let tol = 1e-5 * (1.0 + x.abs().max(y.abs()));
+        let tol = rel * (1.0 + x.abs().max(y.abs()));
         prop_assert!(
             (x - y).abs() <= tol,
             "{}: element {} differs: {} vs {}",
@@ -326,21 +327,14 @@ fn close(a: &[f64], b: &[f64], what: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Agreement with central differences.
+fn close(a: &[f64], b: &[f64], what: &str) -> Result<(), TestCaseError> {
+    within(a, b, 1e-5, what)
+}
+
+/// Agreement between exact paths: different paths may sum in another order, so to rounding.
 fn same(a: &[f64], b: &[f64], what: &str) -> Result<(), TestCaseError> {
-    prop_assert_eq!(a.len(), b.len());
-    for (k, (x, y)) in a.iter().zip(b).enumerate() {
-        // Different paths may sum in another order; they must agree to rounding.
-        let tol = 1e-12 * (1.0 + x.abs().max(y.abs()));
-        prop_assert!(
-            (x - y).abs() <= tol,
-            "{}: element {} differs: {} vs {}",
-            what,
-            k,
-            x,
-            y
-        );
-    }
-    Ok(())
+    within(a, b, 1e-12, what)
 }
 
 /// Whether some element of an intermediate sits within `margin` of a kink (relu/abs at 0, a

@@ -107,16 +107,20 @@ impl HandwrittenMlp {
             let input = if l == 0 { x } else { outputs[l - 1].view() };
             let mut z = input.dot(&self.weights[l]);
             let b = self.biases[l].view().insert_axis(Axis(0));
-            if l + 1 < layers && self.activation.from_output() {
+            if l + 1 < layers {
+                if !self.activation.from_output() {
+                    // Its derivative needs z + b: kept, and computed as the loop below does.
+                    let mut kept = z.clone();
+                    Zip::from(&mut kept)
+                        .and_broadcast(&b)
+                        .for_each(|z, &b| *z += b);
+                    pre.push(kept);
+                }
                 self.activation.visit(BiasActivation(&mut z, b));
             } else {
                 Zip::from(&mut z)
                     .and_broadcast(&b)
                     .for_each(|z, &b| *z += b);
-                if l + 1 < layers {
-                    pre.push(z.clone());
-                    z.mapv_inplace(|v| self.activation.value(v));
-                }
             }
             outputs.push(z);
         }

@@ -73,15 +73,11 @@ pub fn checkpoint_path(config: &TrainConfig) -> PathBuf {
         .join(format!("checkpoint_{}.msgpack", config.tag()))
 }
 
-/// The model file of `trainer`'s model trained on `splits` as `config` says.
-fn model_file(
-    config: &TrainConfig,
-    trainer_model: &crate::nn::Mlp<f32>,
-    splits: &Splits,
-) -> ModelFile {
+/// The model file of `model`, trained on `splits` as `config` says.
+fn model_file(config: &TrainConfig, model: &crate::nn::Mlp<f32>, splits: &Splits) -> ModelFile {
     let train = &splits.train;
     ModelFile::from_mlp(
-        trainer_model,
+        model,
         config.dataset.as_str(),
         [train.height, train.width],
         train.classes.clone(),
@@ -94,12 +90,11 @@ fn model_file(
 /// last checkpoint, from the last good epoch, stays as it was).
 pub fn train_on(
     config: &TrainConfig,
-    splits: Splits,
+    mut splits: Splits,
     options: RunOptions,
     observer: &mut dyn Observer,
 ) -> Result<TrainReport> {
     config.validate()?;
-    let mut splits = splits;
     if let Some(n) = config.train_samples {
         if n > splits.train.len() {
             bail!(

@@ -130,7 +130,7 @@ impl Trainer {
         if !finite {
             return Err(Divergence::Parameters { loss: l });
         }
-        let correct = correct_rows(&logits, labels);
+        let correct = crate::predict::correct_rows(&logits, labels);
         Ok(StepOutcome {
             loss: l,
             correct,
@@ -142,20 +142,6 @@ impl Trainer {
             },
         })
     }
-}
-
-/// Rows whose largest logit is at the label.
-fn correct_rows(logits: &Tensor<f32>, labels: &[usize]) -> usize {
-    let v = logits.value();
-    let v2 = v
-        .view()
-        .into_dimensionality::<ndarray::Ix2>()
-        .expect("2-D logits");
-    crate::predict::argmax_rows(&v2)
-        .iter()
-        .zip(labels)
-        .filter(|(p, l)| p == l)
-        .count()
 }
 
 /// What a training run reports as it goes; the command line draws progress bars and prints

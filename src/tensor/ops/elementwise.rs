@@ -53,8 +53,9 @@ impl<T: Element> UnaryKind<T> {
     }
 }
 
-/// An activation applied elementwise by a loop monomorphised for its function.
-struct MapActivation<'a, 'b, T>(&'a ndarray::ArrayViewD<'b, T>);
+/// An activation applied elementwise by a loop monomorphised for its function (the plain op's
+/// forward, and the fused linear kernel's when it keeps the pre-activation).
+pub(super) struct MapActivation<'a, 'b, T>(pub(super) &'a ndarray::ArrayViewD<'b, T>);
 
 impl<T: Element> Visit for MapActivation<'_, '_, T> {
     type Output = ndarray::ArrayD<T>;

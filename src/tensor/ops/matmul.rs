@@ -5,13 +5,14 @@
 //! transpose flag (BLAS) or as strides (matrixmultiply), so backward never copies a matrix.
 
 use super::activation::{Activation, Function, Visit};
+use super::elementwise::MapActivation;
 use super::Op;
 use crate::tensor::elem::Element;
 use crate::tensor::kernels::{self, Cost};
 use crate::tensor::pool;
 use crate::tensor::{Tensor, Value};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, Ix2, Zip};
+use ndarray::{Array2, ArrayD, ArrayView2, Ix2, Zip};
 
 /// ∂L/∂z of `out = act(z)`, `z = x·W + b`, given `g = ∂L/∂out`: the activation's own rule
 /// (its file under `activation/`). A rule that reads only the output gets none of `z`; one
@@ -141,7 +142,7 @@ impl<T: Element> Tensor<T> {
                 xv.shape(),
                 wv.shape()
             );
-            let mut out = gemm(x2, w2);
+            let out = gemm(x2, w2);
             if let Some(b) = b {
                 let bv = b.value();
                 assert_eq!(
@@ -156,13 +157,13 @@ impl<T: Element> Tensor<T> {
                     .into_dimensionality::<ndarray::Ix1>()
                     .unwrap()
                     .insert_axis(ndarray::Axis(0));
-                bias_and_activation(&mut out, Some(bias), act)
+                bias_and_activation(out, Some(bias), act)
             } else {
-                bias_and_activation(&mut out, None, act)
+                bias_and_activation(out, None, act)
             }
         };
         Tensor::from_op(
-            value.into_dyn(),
+            value,
             Op::Linear {
                 x: self.clone(),
                 w: w.clone(),
@@ -215,39 +216,40 @@ pub(super) fn linear_backward_arrays<T: Element>(
     }
 }
 
-/// `out ← act(out + bias)` in one pass (parallel above the kernels' thresholds), with the
-/// activation's own scalar function (so fused and unfused agree bit for bit). Returns
-/// `(out, pre)`: `pre` is `out + bias` kept for an activation whose derivative needs it.
+/// `act(out + bias)`, in one pass over the GEMM's output (parallel above the kernels'
+/// thresholds), with the activation's own scalar function (so fused and unfused agree bit for
+/// bit). Returns the value and, for an activation whose derivative needs it, the
+/// pre-activation `out + bias`: then the sum is kept as it is (no copy) and the activation
+/// maps it into the one new array.
 fn bias_and_activation<T: Element>(
-    out: &mut Array2<T>,
+    mut out: Array2<T>,
     bias: Option<ArrayView2<T>>,
     act: Option<Activation>,
-) -> (Array2<T>, Option<Value<T>>) {
+) -> (ArrayD<T>, Option<Value<T>>) {
     let zeros;
     let bias = match bias {
         Some(b) => b,
-        None if act.is_none() => return (std::mem::take(out), None),
+        None if act.is_none() => return (out.into_dyn(), None),
         None => {
             zeros = Array2::<T>::zeros((1, out.ncols()));
             zeros.view()
         }
     };
-    let Some(act) = act else {
-        zip_bias(out, &bias, Cost::Cheap, |z| z);
-        return (std::mem::take(out), None);
-    };
-    let pre = if act.from_output() {
-        None
-    } else {
-        zip_bias(out, &bias, Cost::Cheap, |z| z);
-        Some(out.clone().into_dyn().into_shared())
-    };
-    if pre.is_some() {
-        act.visit(Apply(out));
-    } else {
-        act.visit(BiasApply(out, &bias));
+    match act {
+        Some(act) if act.from_output() => {
+            act.visit(BiasApply(&mut out, &bias));
+            (out.into_dyn(), None)
+        }
+        Some(act) => {
+            zip_bias(&mut out, &bias, Cost::Cheap, |z| z);
+            let pre = out.into_dyn().into_shared();
+            (act.visit(MapActivation(&pre.view())), Some(pre))
+        }
+        None => {
+            zip_bias(&mut out, &bias, Cost::Cheap, |z| z);
+            (out.into_dyn(), None)
+        }
     }
-    (std::mem::take(out), pre)
 }
 
 /// `out ← f(out + bias)`, monomorphised for the activation `F`.
@@ -257,19 +259,6 @@ impl<T: Element> Visit for BiasApply<'_, '_, '_, T> {
     type Output = ();
     fn visit<F: Function>(self) {
         zip_bias(self.0, self.1, F::COST, F::value)
-    }
-}
-
-/// `out ← f(out)`, monomorphised for the activation `F`.
-struct Apply<'a, T>(&'a mut Array2<T>);
-
-impl<T: Element> Visit for Apply<'_, T> {
-    type Output = ();
-    fn visit<F: Function>(self) {
-        let out = std::mem::take(self.0);
-        *self.0 = kernels::map(&out.into_dyn().view(), F::COST, F::value)
-            .into_dimensionality()
-            .expect("2-D");
     }
 }
 
