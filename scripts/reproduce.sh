@@ -2,7 +2,7 @@
 # Regenerates every figure and number quoted in README.md, report.md and PERF.md from the code
 # at HEAD, and says which commit, build and CPU produced them.
 #
-#   scripts/reproduce.sh [STAGE...]     stages: info scan train hessian perf scaling copy
+#   scripts/reproduce.sh [STAGE...]     stages: info scan train hessian curvature perf scaling copy
 #                                       (default: all of them, in that order)
 #
 # Environment:
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-target/reproduce}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-STAGES=${*:-info scan train hessian perf scaling copy}
+STAGES=${*:-info scan train hessian curvature perf scaling copy}
 BLAS=target/release/ferrograd-openblas
 PURE=target/release/ferrograd-matrixmultiply
 
@@ -151,6 +151,44 @@ stage_hessian() {
   cat "$OUT"/logs/hessian_topk_*.log "$OUT"/logs/hessian_mnist_relu.log | tee -a "$OUT/summary.md"
 }
 
+# report.md §4b: λ_max through training (full-batch GD at three learning rates and an SGD
+# contrast, on the first 5,000 MNIST images), and the Hessian against its Gauss–Newton part on
+# the trained MNIST model of stage train.
+stage_curvature() {
+  log "curvature through training (report.md §4b)"
+  local lr common
+  common=(--dataset mnist --train-samples 5000 --val-fraction 0 --momentum 0 --weight-decay 0
+    --schedule constant --curvature-every-steps 20 --curvature-samples 5000)
+  for lr in 0.1 0.2 0.4; do
+    run "eos_gd_$lr" "$BLAS" train "${common[@]}" --batch-size 5000 --lr "$lr" --epochs 1000 \
+      --out "$OUT/eos/gd_$lr"
+  done
+  run eos_sgd32_0.1 "$BLAS" train "${common[@]}" --batch-size 32 --lr 0.1 --epochs 7 \
+    --out "$OUT/eos/sgd32_0.1"
+  python3 - "$OUT/eos" <<'EOF2' | tee -a "$OUT/summary.md"
+import json, pathlib, sys
+print("| run | 2/η | λ_max at start | first ≥ 0.9·2/η | peak (step) | λ_max, steps 220–500 | last λ_max (step) | final train loss | test acc. | points | products per point (median) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for d in sorted(pathlib.Path(sys.argv[1]).iterdir()):
+    r = json.loads(next((d / "results").glob("*.json")).read_text())
+    pts, lr = r["curvature"], r["config"]["lr"]
+    limit = 2 / lr
+    lam = [(p["step"], p["lambda_max"]) for p in pts]
+    first = next((s for s, l in lam if l >= 0.9 * limit), None)
+    peak = max(lam, key=lambda x: x[1])
+    mid = [l for s, l in lam if 220 <= s <= 500]
+    its = sorted(p["hvps"] for p in pts)
+    edge = f"{min(mid):.1f}–{max(mid):.1f}" if mid else "—"
+    print(f"| {d.name} | {limit:g} | {lam[0][1]:.2f} | step {first} | {peak[1]:.1f} ({peak[0]}) | "
+          f"{edge} | {lam[-1][1]:.2f} ({lam[-1][0]}) | "
+          f"{r['epochs'][-1]['train_loss']:.4f} | {100 * r['final']['test_accuracy']:.2f}% | "
+          f"{len(pts)} | {its[len(its) // 2]} |")
+EOF2
+  run hessian_ggn_mnist "$BLAS" analyze hessian --model "$OUT/runs/models/model_relu_mnist.msgpack" \
+    --ggn --top-k 20 --samples 2000 --out "$OUT/ggn"
+  cat "$OUT/logs/hessian_ggn_mnist.log" | tee -a "$OUT/summary.md"
+}
+
 # PERF.md and README's speed figures.
 stage_perf() {
   log "analyze performance (PERF.md, README)"
@@ -194,6 +232,12 @@ stage_copy() {
     cp -v "$OUT/runs/predicted_images/$f.png" artifacts/report/ | tee -a "$OUT/summary.md"
   done
   cp -v "$OUT"/runs/results/scaling_*.json artifacts/report/ | tee -a "$OUT/summary.md"
+  cp -v "$OUT/ggn/plots/hessian_top_k_relu_mnist.png" artifacts/report/hessian_vs_ggn_top_k_relu_mnist.png \
+    | tee -a "$OUT/summary.md"
+  for f in gd_0.1 gd_0.2 gd_0.4 sgd32_0.1; do
+    cp -v "$OUT/eos/$f/plots/sharpness_relu_mnist.png" "artifacts/report/eos_sharpness_$f.png" \
+      | tee -a "$OUT/summary.md"
+  done
 }
 
 [ "${NO_BUILD:-}" = 1 ] || build

@@ -472,3 +472,50 @@ fn training_steps_reuse_their_buffers_and_memory_does_not_grow() {
     pool::release();
     assert_eq!(pool::stats::<f32>().held_bytes, 0);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(300))]
+    /// The optimiser's vectorised update against a scalar loop of PyTorch's formula: the same
+    /// bits for every element at every length (the vector body and the remainder), both
+    /// momentum forms; and a NaN or an infinity placed anywhere in the gradient is reported.
+    #[test]
+    fn sgd_update_matches_a_scalar_loop_and_finds_any_non_finite_value(
+        len in 1usize..300,
+        seed in 0u64..1000,
+        mu in 0.0f64..0.99,
+        wd in proptest::sample::select(vec![0.0, 5e-4, 0.1]),
+        lr in 1e-3f64..1.0,
+        nesterov: bool,
+        bad in proptest::option::of((0usize..300, proptest::sample::select(vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY]))),
+    ) {
+        use ferrograd::optim::{Optimizer, Sgd};
+        let theta = Tensor::<f32>::rand_normal(&[len], 0.0, 1.0, seed).with_grad();
+        let grads = [
+            Tensor::<f32>::rand_normal(&[len], 0.0, 1.0, seed + 1).to_vec(),
+            Tensor::<f32>::rand_normal(&[len], 0.0, 1.0, seed + 2).to_vec(),
+        ];
+        let mut sgd = Sgd::new(mu);
+        sgd.nesterov = nesterov;
+        sgd.weight_decay = wd;
+        let (mut t, mut v) = (theta.to_vec(), vec![0.0f32; len]);
+        let (mu, wd, lr) = (mu as f32, wd as f32, lr as f32);
+        for (step, g) in grads.iter().enumerate() {
+            let mut g = g.clone();
+            let poisoned = step == 1 && bad.is_some_and(|(at, _)| at < len);
+            if let (true, Some((at, value))) = (poisoned, bad) {
+                g[at] = value;
+            }
+            theta.set_grad(Some(Tensor::from_vec(g.clone(), &[len])));
+            let finite = sgd.step(&[theta.clone()], lr as f64);
+            for i in 0..len {
+                let gi = g[i] + wd * t[i];
+                v[i] = mu * v[i] + gi;
+                t[i] -= lr * if nesterov { gi + mu * v[i] } else { v[i] };
+            }
+            proptest::prop_assert_eq!(finite, !poisoned);
+            proptest::prop_assert_eq!(finite, t.iter().all(|x| x.is_finite()));
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(bits(&theta.to_vec()), bits(&t));
+        }
+    }
+}

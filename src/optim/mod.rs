@@ -101,40 +101,79 @@ fn slot<'a, T: Element>(
     &mut buffers[index]
 }
 
+/// Momentum, weight decay and learning rate of one SGD step, in the parameters' type.
+#[derive(Clone, Copy)]
+struct SgdCoefficients<T> {
+    mu: T,
+    wd: T,
+    lr: T,
+}
+
+/// One parameter's SGD update, PyTorch's order of operations; whether the new value is finite.
+#[inline(always)]
+fn sgd_element<T: Element>(
+    t: &mut T,
+    v: &mut T,
+    g: T,
+    c: SgdCoefficients<T>,
+    nesterov: bool,
+) -> bool {
+    let g = g + c.wd * *t;
+    *v = c.mu * *v + g;
+    *t = *t - c.lr * if nesterov { g + c.mu * *v } else { *v };
+    t.is_finite()
+}
+
+/// The SGD update over flat slices. The Nesterov choice is a constant and the finiteness a
+/// local AND, so the loop body has no branch and no store but the two results: LLVM
+/// vectorises it (an earlier closure that captured the flag and the finiteness by reference
+/// ran scalar: 5% of the samples of a profiled `analyze performance` at batch 128).
+/// The velocity feeds the parameter, so a non-finite gradient or buffer shows up in it too.
+fn sgd_kernel<T: Element, const NESTEROV: bool>(
+    theta: &mut [T],
+    v: &mut [T],
+    g: &[T],
+    c: SgdCoefficients<T>,
+) -> bool {
+    let mut finite = true;
+    for ((t, v), &g) in theta.iter_mut().zip(v.iter_mut()).zip(g) {
+        finite &= sgd_element(t, v, g, c, NESTEROV);
+    }
+    finite
+}
+
 impl<T: Element> Optimizer<T> for Sgd<T> {
     fn begin_step(&mut self) {
         self.steps += 1;
     }
     fn step_param(&mut self, index: usize, p: &Tensor<T>, lr: f64) -> bool {
         let Some(g) = p.grad() else { return true };
-        let (mu, wd, lr) = (T::of(self.momentum), T::of(self.weight_decay), T::of(lr));
+        let c = SgdCoefficients {
+            mu: T::of(self.momentum),
+            wd: T::of(self.weight_decay),
+            lr: T::of(lr),
+        };
         let nesterov = self.nesterov;
         let v = slot(&mut self.velocity, index, p);
         let g = g.value();
         let mut finite = true;
         p.update(|mut theta| {
-            // The finiteness test is a bit mask and an AND on a value already in a register:
-            // the loop stays vectorised. The velocity feeds the parameter, so a non-finite
-            // gradient or buffer shows up in it too.
-            let mut update = |t: &mut T, v: &mut T, g: T| {
-                let g = g + wd * *t;
-                *v = mu * *v + g;
-                *t = *t - lr * if nesterov { g + mu * *v } else { *v };
-                finite &= t.is_finite();
-            };
             // One pass over three flat slices when all are contiguous in the same order
-            // (always, for parameters): a plain loop the compiler vectorises.
-            match (theta.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
-                (Some(t), Some(v), Some(g)) => {
-                    for ((t, v), &g) in t.iter_mut().zip(v.iter_mut()).zip(g) {
-                        update(t, v, g);
-                    }
+            // (always, for parameters), in a kernel the compiler vectorises.
+            finite = match (theta.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
+                (Some(t), Some(v), Some(g)) if nesterov => sgd_kernel::<T, true>(t, v, g, c),
+                (Some(t), Some(v), Some(g)) => sgd_kernel::<T, false>(t, v, g, c),
+                _ => {
+                    let mut finite = true;
+                    Zip::from(&mut theta)
+                        .and(&mut *v)
+                        .and(&*g)
+                        .for_each(|t, v, &g| {
+                            finite &= sgd_element(t, v, g, c, nesterov);
+                        });
+                    finite
                 }
-                _ => Zip::from(&mut theta)
-                    .and(&mut *v)
-                    .and(&*g)
-                    .for_each(|t, v, &g| update(t, v, g)),
-            }
+            };
         });
         finite
     }
