@@ -195,12 +195,36 @@ stage_perf() {
   local b
   for b in 32 64 128 256 512; do
     run "performance_b$b" "$BLAS" analyze performance --dataset fashion --batch-size "$b" \
-      --epochs 20
-    grep -E "^epoch|matmul work" "$OUT/logs/performance_b$b.log" | tee -a "$OUT/summary.md" || true
+      --epochs 20 --json
   done
   run performance_matrixmultiply "$PURE" analyze performance --dataset fashion --batch-size 128 \
-    --epochs 20
-  grep "^epoch" "$OUT/logs/performance_matrixmultiply.log" | tee -a "$OUT/summary.md" || true
+    --epochs 20 --json
+  python3 - "$OUT/logs" <<'EOF2' | tee -a "$OUT/summary.md"
+import json, pathlib, statistics, sys
+logs = pathlib.Path(sys.argv[1])
+print("| build | batch | autograd epoch | hand-written epoch | GEMM floor | floor ratio (epochs' IQR) | hand-written / floor | autograd / hand-written | floor GFLOP/s (share of peak) | core |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for name in ["performance_b32", "performance_b64", "performance_b128", "performance_b256",
+             "performance_b512", "performance_matrixmultiply"]:
+    r = json.loads((logs / f"{name}.log").read_text())
+    fr = sorted(a / f for a, f in zip(r["epoch_seconds"], r["gemm_floor_epoch_seconds"]))
+    q = statistics.quantiles(fr, n=4)
+    hf = statistics.median(h / f for h, f in zip(r["handwritten_epoch_seconds"], r["gemm_floor_epoch_seconds"]))
+    c = r["blas_core"]
+    print(f"| {r['blas']} | {r['batch_size']} | {r['epoch_seconds_median']:.3f} s | "
+          f"{r['handwritten_epoch_seconds_median']:.3f} s | {r['gemm_floor_seconds']:.3f} s | "
+          f"**{r['floor_ratio']:.3f}** ({q[0]:.2f}–{q[2]:.2f}) | {hf:.3f} | {r['ratio']:.3f} | "
+          f"{r['floor_gflops']:.1f} ({100 * r['floor_fraction_of_peak']:.0f}% of {r['cpu_peak']['gflops']:.1f}) | "
+          f"{c['core']} ({c['source']}) |")
+r = json.loads((logs / "performance_b128.log").read_text())
+print("\nbatch 128, phases (median s/epoch):", {k: round(v, 4) for k, v in r["phases"].items()})
+print("batch 128, ops of one profiled epoch:")
+for o in r["ops"]:
+    print(f"  {o['op']}: {o['calls']} calls, {o['seconds']:.4f} s")
+print("batch 128, GEMM rates (in training / plain):")
+for g in r["gemm"]:
+    print(f"  {g['shape']}: {g['calls']} calls, {g['gflops_in_training']:.1f} / {g['gflops_plain_gemm']:.1f} GFLOP/s")
+EOF2
   log "criterion benches (PERF.md, README 'Parallel threshold')"
   cargo bench --bench ops -- kernels 2>&1 | tee "$OUT/logs/bench_ops.log" | grep -E "time:" \
     | tee -a "$OUT/summary.md" || true

@@ -323,6 +323,28 @@ fn analyze_performance_off_a_terminal_prints_no_progress_only_its_report() {
     );
 }
 
+#[test]
+fn analyze_performance_on_a_terminal_draws_its_progress_bar_then_the_report() {
+    // util-linux's `script` runs the command on a pseudo-terminal (Debian's bsdutils, which is
+    // essential, so every machine the CI runs on has it).
+    let command = format!(
+        "{} analyze performance --dataset digits --epochs 3 --hidden 8 --threads 1",
+        bin().get_program().to_string_lossy()
+    );
+    let o = run(Command::new("script").args(["-qec", &command, "/dev/null"]));
+    let tty = String::from_utf8_lossy(&o.stdout);
+    for epoch in 1..=3 {
+        assert!(
+            tty.contains(&format!("timed epoch {epoch}/3 (each system)")),
+            "{tty:?}"
+        );
+    }
+    // The bar is cleared (carriage return, erase line) before the report is printed.
+    let cleared = tty.rfind("\r\u{1b}[2K").expect("the bar is erased");
+    let report = tty.find("epoch (median of 3)").expect("the report follows");
+    assert!(cleared < report, "{tty:?}");
+}
+
 // Item 13: JSON.
 
 #[test]
