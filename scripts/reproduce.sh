@@ -32,9 +32,11 @@ run() {
   shift
   mkdir -p "$OUT/logs"
   echo "\$ $*" | tee -a "$OUT/summary.md"
+  local status=0
   /usr/bin/time -f "%e s elapsed, %M KB peak" -o "$OUT/logs/$name.time" "$@" \
-    > "$OUT/logs/$name.log" 2> "$OUT/logs/$name.err"
-  echo "  ($(cat "$OUT/logs/$name.time"))" | tee -a "$OUT/summary.md"
+    > "$OUT/logs/$name.log" 2> "$OUT/logs/$name.err" || status=$?
+  echo "  ($(tr '\n' ' ' < "$OUT/logs/$name.time"))" | tee -a "$OUT/summary.md"
+  return $status
 }
 
 build() {
@@ -69,9 +71,12 @@ stage_scan() {
         for wd in ${SCAN_WDS:-0 5e-4}; do
           for seed in ${SCAN_SEEDS:-42}; do
             dir="$OUT/scan/${d}_lr${lr}_b${b}_wd${wd}_s${seed}"
-            [ -f "$dir/results/results_relu_$d.json" ] && continue
+            [ -f "$dir/results/results_relu_$d.json" ] || [ -f "$dir/diverged" ] && continue
+            # A learning rate too large for a dataset diverges (ferrograd stops and exits 1):
+            # a result of the scan, kept as such, not a reason to stop it.
             run "scan_$(basename "$dir")" "$BLAS" train --dataset "$d" --lr "$lr" \
-              --batch-size "$b" --weight-decay "$wd" --seed "$seed" --out "$dir"
+              --batch-size "$b" --weight-decay "$wd" --seed "$seed" --out "$dir" \
+              || { mkdir -p "$dir" && tail -n 1 "$OUT/logs/scan_$(basename "$dir").err" | tee "$dir/diverged"; }
           done
         done
       done
@@ -86,6 +91,11 @@ for f in pathlib.Path(sys.argv[1]).glob("*/results/*.json"):
     c = r["config"]
     key = (c["lr"], c["batch_size"], c["weight_decay"])
     runs[key].setdefault(c["dataset"], []).append(r["epochs"][-1]["val_accuracy"])
+# A diverged run counts as 0% validation accuracy: the configuration cannot be the default.
+for f in pathlib.Path(sys.argv[1]).glob("*/diverged"):
+    d, lr, b, wd, _ = f.parent.name.split("_")
+    key = (float(lr[2:]), int(b[1:]), float(wd[2:]))
+    runs[key].setdefault(d, []).append(0.0)
 datasets = sorted({d for v in runs.values() for d in v})
 rows = []
 for key, by in runs.items():
@@ -97,7 +107,8 @@ rows.sort(reverse=True)
 print("| lr | batch | weight decay | " + " | ".join(f"val acc {d}" for d in datasets) + " | mean |")
 print("|---|---|---|" + "---|" * (len(datasets) + 1))
 for mean, (lr, b, wd), means in rows:
-    print(f"| {lr} | {b} | {wd} | " + " | ".join(f"{100*m:.2f}%" for m in means) + f" | {100*mean:.2f}% |")
+    cells = [f"{100*m:.2f}%" if m > 0 else "diverged" for m in means]
+    print(f"| {lr} | {b} | {wd} | " + " | ".join(cells) + f" | {100*mean:.2f}% |")
 if rows:
     print(f"\nbest on validation accuracy: lr {rows[0][1][0]}, batch {rows[0][1][1]}, weight decay {rows[0][1][2]}")
 EOF

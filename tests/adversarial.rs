@@ -636,7 +636,7 @@ fn resuming_does_not_depend_on_how_out_is_spelled_and_names_what_differs() {
         30,
     ));
     assert!(
-        e.contains("lr: checkpoint 0.03, this run 0.1")
+        e.contains("lr: checkpoint 0.05, this run 0.1")
             && e.contains("seed: checkpoint 42, this run 1"),
         "{e}"
     );
