@@ -99,8 +99,7 @@ impl DataBudget {
 
     /// Charges `bytes` for `path`, refusing when the total would pass the limit.
     pub fn charge(&mut self, path: &Path, bytes: u64) -> Result<()> {
-        let total = self.used.saturating_add(bytes);
-        if total > self.limit {
+        if let Err(total) = self.add(bytes) {
             bail!(
                 "{}: decoding it needs {} MiB, which takes this dataset to {} MiB, over the limit of {} MiB (raise {DATA_MEMORY_VAR} if the file is genuine)",
                 path.display(),
@@ -109,20 +108,28 @@ impl DataBudget {
                 self.limit >> 20
             );
         }
-        self.used = total;
         Ok(())
     }
 
     /// Charges `bytes` of working memory for `what` (an analysis's estimated peak), refusing
     /// when the total would pass the limit; `hint` says how to need less.
     pub fn charge_work(&mut self, what: &str, bytes: u64, hint: &str) -> Result<()> {
-        let total = self.used.saturating_add(bytes);
-        if total > self.limit {
+        if self.add(bytes).is_err() {
             bail!(
                 "{what} needs about {} MiB, over the limit of {} MiB ({hint}, or raise {DATA_MEMORY_VAR})",
                 bytes >> 20,
                 self.limit >> 20
             );
+        }
+        Ok(())
+    }
+
+    /// Adds `bytes` to what is used when the total stays within the limit; otherwise leaves
+    /// the budget as it was and returns the total it would have reached.
+    fn add(&mut self, bytes: u64) -> std::result::Result<(), u64> {
+        let total = self.used.saturating_add(bytes);
+        if total > self.limit {
+            return Err(total);
         }
         self.used = total;
         Ok(())

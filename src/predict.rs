@@ -261,12 +261,9 @@ pub fn evaluate(model: &Mlp<f32>, data: &Dataset) -> (f64, f64) {
     let _guard = no_grad();
     let mut loss = 0.0;
     let mut correct = 0usize;
-    for start in (0..data.len()).step_by(CHUNK) {
-        let end = (start + CHUNK).min(data.len());
-        let x = Tensor::from_array(data.features.slice(ndarray::s![start..end, ..]).to_owned());
-        let labels = &data.labels[start..end];
-        let logits = model.forward(&x);
-        loss += logits.cross_entropy(labels).item() as f64 * (end - start) as f64;
+    for (rows, logits) in forward_in_chunks(model, &data.features) {
+        let labels = &data.labels[rows.clone()];
+        loss += logits.cross_entropy(labels).item() as f64 * rows.len() as f64;
         correct += correct_rows(&logits, labels);
     }
     (loss / data.len() as f64, correct as f64 / data.len() as f64)
@@ -278,30 +275,34 @@ pub fn evaluate(model: &Mlp<f32>, data: &Dataset) -> (f64, f64) {
 /// per-class figures of one run come from the same products.
 const CHUNK: usize = 1000;
 
+/// The logits of `x`'s rows, [`CHUNK`] rows a forward pass (one empty pass for no rows, so
+/// that the width of the output is still known).
+fn forward_in_chunks<'a>(
+    model: &'a Mlp<f32>,
+    x: &'a Array2<f32>,
+) -> impl Iterator<Item = (std::ops::Range<usize>, Tensor<f32>)> + 'a {
+    let n = x.nrows();
+    (0..n.div_ceil(CHUNK).max(1)).map(move |c| {
+        let rows = c * CHUNK..((c + 1) * CHUNK).min(n);
+        let chunk = x.slice(ndarray::s![rows.clone(), ..]).to_owned();
+        (rows, model.forward(&Tensor::from_array(chunk)))
+    })
+}
+
 /// Predicted labels and class probabilities (softmax) for each row of `x`.
 pub fn predict_features(model: &Mlp<f32>, x: &Array2<f32>) -> (Vec<usize>, Array2<f32>) {
     let _guard = no_grad();
-    let probabilities = |rows: Array2<f32>| {
-        model
-            .forward(&Tensor::from_array(rows))
-            .softmax(1)
-            .to_array()
-            .into_dimensionality::<ndarray::Ix2>()
-            .expect("2-D probabilities")
-    };
-    let p = if x.nrows() <= CHUNK {
-        probabilities(x.clone())
-    } else {
-        let parts: Vec<Array2<f32>> = (0..x.nrows())
-            .step_by(CHUNK)
-            .map(|start| {
-                let end = (start + CHUNK).min(x.nrows());
-                probabilities(x.slice(ndarray::s![start..end, ..]).to_owned())
-            })
-            .collect();
-        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-        ndarray::concatenate(ndarray::Axis(0), &views).expect("chunks of the same width")
-    };
+    let parts: Vec<Array2<f32>> = forward_in_chunks(model, x)
+        .map(|(_, logits)| {
+            logits
+                .softmax(1)
+                .to_array()
+                .into_dimensionality::<ndarray::Ix2>()
+                .expect("2-D probabilities")
+        })
+        .collect();
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    let p = ndarray::concatenate(ndarray::Axis(0), &views).expect("chunks of the same width");
     (argmax_rows(&p.view()), p)
 }
 
@@ -335,6 +336,9 @@ mod tests {
             .unwrap();
         let (labels, p) = predict_features(&model, &x);
         assert_eq!(p.dim(), (2345, 4));
+        // No rows: no predictions, but still four columns.
+        let (none, empty) = predict_features(&model, &Array2::zeros((0, 7)));
+        assert!(none.is_empty() && empty.dim() == (0, 4));
         for i in [0, 1, 999, 1000, 1001, 1999, 2000, 2344] {
             let (one_label, one) =
                 predict_features(&model, &x.slice(ndarray::s![i..i + 1, ..]).to_owned());

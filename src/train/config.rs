@@ -242,7 +242,9 @@ impl TrainConfig {
         let c = &self.curvature;
         // Steps a curvature schedule may name: far beyond any run here.
         const MAX_STEPS: usize = 1 << 40;
-        let shown = |v: Option<usize>| v.map_or("none".to_string(), |v| v.to_string());
+        fn shown<V: std::fmt::Display>(v: Option<V>) -> String {
+            v.map_or("none".to_string(), |v| v.to_string())
+        }
         let checks: [(bool, String); 17] = [
             (
                 self.train_samples.is_none_or(|n| n >= 1),
@@ -326,7 +328,7 @@ impl TrainConfig {
             ),
             (
                 self.clip_grad_norm.is_none_or(positive),
-                format!("--clip-grad-norm must be positive, got {}", self.clip_grad_norm.map_or("none".to_string(), |v| v.to_string())),
+                format!("--clip-grad-norm must be positive, got {}", shown(self.clip_grad_norm)),
             ),
             (
                 (1..=MAX_THREADS).contains(&self.threads),
