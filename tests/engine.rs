@@ -519,3 +519,96 @@ proptest::proptest! {
         }
     }
 }
+
+/// PyTorch's SGD formula element by element, in `T`: the reference for the optimiser's kernels.
+fn sgd_scalar_reference<T: ferrograd::Element>(
+    t: &mut [T],
+    v: &mut [T],
+    g: &[T],
+    (mu, wd, lr): (T, T, T),
+    nesterov: bool,
+) {
+    for i in 0..t.len() {
+        let gi = g[i] + wd * t[i];
+        v[i] = mu * v[i] + gi;
+        t[i] = t[i] - lr * if nesterov { gi + mu * v[i] } else { v[i] };
+    }
+}
+
+/// `sgd_update_slices` on a window of a longer buffer, against the scalar reference: same bits
+/// for θ and v, the same finiteness, and nothing outside the window written.
+#[allow(clippy::too_many_arguments)]
+fn check_sgd_slices<T: ferrograd::Element>(
+    len: usize,
+    offset: usize,
+    seed: u64,
+    mu: f64,
+    wd: f64,
+    lr: f64,
+    nesterov: bool,
+    bad: Option<(usize, f64)>,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let total = offset + len + 7;
+    let fill = |s: u64| Tensor::<T>::rand_normal(&[total], 0.0, 1.0, s).to_vec();
+    let (mut theta, mut v, mut g) = (fill(seed), fill(seed + 1), fill(seed + 2));
+    let poisoned = bad.is_some_and(|(at, _)| at < len);
+    if let (true, Some((at, value))) = (poisoned, bad) {
+        g[offset + at] = T::of(value);
+    }
+    let (mut t_ref, mut v_ref) = (theta.clone(), v.clone());
+    let w = offset..offset + len;
+    let finite = ferrograd::optim::sgd_update_slices(
+        &mut theta[w.clone()],
+        &mut v[w.clone()],
+        &g[w.clone()],
+        mu,
+        wd,
+        lr,
+        nesterov,
+    );
+    let c = (T::of(mu), T::of(wd), T::of(lr));
+    sgd_scalar_reference(
+        &mut t_ref[w.clone()],
+        &mut v_ref[w.clone()],
+        &g[w.clone()],
+        c,
+        nesterov,
+    );
+    let bits = |x: &[T]| {
+        x.iter()
+            .map(|v| v.to_f64_lossless().to_bits())
+            .collect::<Vec<_>>()
+    };
+    proptest::prop_assert_eq!(finite, !poisoned);
+    proptest::prop_assert_eq!(finite, t_ref[w].iter().all(|x| x.is_finite()));
+    proptest::prop_assert_eq!(bits(&theta), bits(&t_ref));
+    proptest::prop_assert_eq!(bits(&v), bits(&v_ref));
+    Ok(())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(120))]
+    /// The parameter update at the lengths of weight matrices, where it streams its stores
+    /// (x86-64): every start alignment (the window's offset), lengths that end mid-block,
+    /// f32 and f64, both momentum forms; a NaN or an infinity anywhere is reported.
+    #[test]
+    fn streamed_sgd_update_matches_the_scalar_formula_bit_for_bit(
+        len in proptest::sample::select(vec![0usize, 1, 255, 4095, 4096, 4097, 5000, 8191, 20_000]),
+        extra in 0usize..300,
+        offset in 0usize..40,
+        seed in 0u64..1000,
+        mu in 0.0f64..0.99,
+        wd in proptest::sample::select(vec![0.0, 5e-4, 0.1]),
+        lr in 1e-3f64..1.0,
+        nesterov: bool,
+        double: bool,
+        bad in proptest::option::of((0usize..20_300, proptest::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY]))),
+    ) {
+        let len = len + extra;
+        if double {
+            check_sgd_slices::<f64>(len, offset, seed, mu, wd, lr, nesterov, bad)?;
+        } else {
+            check_sgd_slices::<f32>(len, offset, seed, mu, wd, lr, nesterov, bad)?;
+        }
+    }
+}
