@@ -2,6 +2,7 @@
 //! and gradient clipping. Updates are done in place on the parameters' buffers, in one pass.
 
 use crate::tensor::elem::Element;
+use crate::tensor::kernels::{copy_streaming, streaming_fence};
 use crate::Tensor;
 use ndarray::{ArrayD, Zip};
 use serde::{Deserialize, Serialize};
@@ -194,52 +195,40 @@ pub fn sgd_update_slices<T: Element>(
     }
 }
 
-/// [`sgd_kernel`] with the parameters streamed out block by block (x86-64; elsewhere, and
-/// for short slices, the plain kernel).
+/// [`sgd_kernel`] with the parameters streamed out block by block ([`copy_streaming`]; short
+/// slices by the plain kernel).
 fn sgd_streaming<T: Element, const NESTEROV: bool>(
     theta: &mut [T],
     v: &mut [T],
     g: &[T],
     c: SgdCoefficients<T>,
 ) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if theta.len() >= STREAMING_MIN_LEN {
-        use std::arch::x86_64::{__m128i, _mm_load_si128, _mm_sfence, _mm_stream_si128};
-        // Elements before the first cache-line boundary, and the whole blocks after it.
-        let head = theta.as_ptr().align_offset(64).min(theta.len());
-        let body = (theta.len() - head) / STREAM_BLOCK * STREAM_BLOCK;
-        let (t_head, rest) = theta.split_at_mut(head);
-        let (t_body, t_tail) = rest.split_at_mut(body);
-        let (v_head, rest) = v.split_at_mut(head);
-        let (v_body, v_tail) = rest.split_at_mut(body);
-        let (g_head, rest) = g.split_at(head);
-        let (g_body, g_tail) = rest.split_at(body);
-        let mut finite = sgd_kernel::<T, NESTEROV>(t_head, v_head, g_head, c);
-        let mut block = LineAligned([T::zero(); STREAM_BLOCK]);
-        let bytes = std::mem::size_of_val(&block.0);
-        for ((t, v), g) in t_body
-            .chunks_exact_mut(STREAM_BLOCK)
-            .zip(v_body.chunks_exact_mut(STREAM_BLOCK))
-            .zip(g_body.chunks_exact(STREAM_BLOCK))
-        {
-            block.0.copy_from_slice(t);
-            finite &= sgd_kernel::<T, NESTEROV>(&mut block.0, v, g, c);
-            let from = block.0.as_ptr() as *const __m128i;
-            let to = t.as_mut_ptr() as *mut __m128i;
-            for i in 0..bytes / 16 {
-                // SAFETY: `block` is 64-byte aligned and `t` starts on a cache line (`head`),
-                // both hold `bytes` bytes, and a 16-byte load or store within them is in
-                // bounds and aligned. SSE2 is part of x86-64.
-                unsafe { _mm_stream_si128(to.add(i), _mm_load_si128(from.add(i))) };
-            }
-        }
-        // SAFETY: a fence: streaming stores are weakly ordered, and the next reader may be
-        // another thread (a GEMM's packing) told to start by an ordinary store.
-        unsafe { _mm_sfence() };
-        finite &= sgd_kernel::<T, NESTEROV>(t_tail, v_tail, g_tail, c);
-        return finite;
+    if theta.len() < STREAMING_MIN_LEN {
+        return sgd_kernel::<T, NESTEROV>(theta, v, g, c);
     }
-    sgd_kernel::<T, NESTEROV>(theta, v, g, c)
+    // Elements before the first cache-line boundary, and the whole blocks after it, so that
+    // every block leaves in whole lines.
+    let head = theta.as_ptr().align_offset(64).min(theta.len());
+    let body = (theta.len() - head) / STREAM_BLOCK * STREAM_BLOCK;
+    let (t_head, rest) = theta.split_at_mut(head);
+    let (t_body, t_tail) = rest.split_at_mut(body);
+    let (v_head, rest) = v.split_at_mut(head);
+    let (v_body, v_tail) = rest.split_at_mut(body);
+    let (g_head, rest) = g.split_at(head);
+    let (g_body, g_tail) = rest.split_at(body);
+    let mut finite = sgd_kernel::<T, NESTEROV>(t_head, v_head, g_head, c);
+    let mut block = LineAligned([T::zero(); STREAM_BLOCK]);
+    for ((t, v), g) in t_body
+        .chunks_exact_mut(STREAM_BLOCK)
+        .zip(v_body.chunks_exact_mut(STREAM_BLOCK))
+        .zip(g_body.chunks_exact(STREAM_BLOCK))
+    {
+        block.0.copy_from_slice(t);
+        finite &= sgd_kernel::<T, NESTEROV>(&mut block.0, v, g, c);
+        copy_streaming(t, &block.0);
+    }
+    streaming_fence();
+    finite & sgd_kernel::<T, NESTEROV>(t_tail, v_tail, g_tail, c)
 }
 
 impl<T: Element> Optimizer<T> for Sgd<T> {

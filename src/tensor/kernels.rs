@@ -368,3 +368,102 @@ pub fn sum_to_shape<T: Element>(a: &ArrayViewD<T>, shape: &[usize]) -> ArrayD<T>
         .into_shape_with_order(IxDyn(shape))
         .expect("sum_to_shape: reshape of the reduced array")
 }
+
+/// Copies `src` into `dst` with streaming (non-temporal) stores where the target allows them
+/// (x86-64: 16 bytes at a time from the first 16-byte boundary of `dst`; the ends, and other
+/// targets, by ordinary stores). Call [`streaming_fence`] after the last copy, before another
+/// thread may read `dst`.
+///
+/// For a buffer every core has read since this one last wrote it (a weight matrix: the
+/// forward GEMM packs it on every core). An ordinary store to a line another core holds waits
+/// for that core to give it up, one line after another; a streaming store writes the whole
+/// line without asking for it. The cost is that the next reader fetches the data from memory:
+/// a gathered batch streamed this way made the epoch slower, not faster (PERF.md, "Streaming
+/// stores").
+///
+/// # Panics
+/// When the lengths differ.
+pub fn copy_streaming<T: Copy>(dst: &mut [T], src: &[T]) {
+    assert_eq!(
+        dst.len(),
+        src.len(),
+        "copy_streaming: destination of {} elements, source of {}",
+        dst.len(),
+        src.len()
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+        let size = std::mem::size_of::<T>();
+        let head = dst.as_ptr().align_offset(16).min(dst.len());
+        if size > 0 && 16 % size == 0 {
+            let per = 16 / size;
+            let body = (dst.len() - head) / per * per;
+            let (d_head, rest) = dst.split_at_mut(head);
+            let (d_body, d_tail) = rest.split_at_mut(body);
+            let (s_head, rest) = src.split_at(head);
+            let (s_body, s_tail) = rest.split_at(body);
+            d_head.copy_from_slice(s_head);
+            let (to, from) = (d_body.as_mut_ptr() as *mut __m128i, s_body.as_ptr());
+            for i in 0..body / per {
+                // SAFETY: `d_body` starts on a 16-byte boundary (`head`) and holds `body`
+                // elements, a whole number of 16-byte units, as does `s_body`; the load is
+                // unaligned. SSE2 is part of x86-64.
+                unsafe {
+                    let x = _mm_loadu_si128(from.add(i * per) as *const __m128i);
+                    _mm_stream_si128(to.add(i), x);
+                }
+            }
+            d_tail.copy_from_slice(s_tail);
+            return;
+        }
+    }
+    dst.copy_from_slice(src);
+}
+
+/// Orders every streaming store before the stores that follow it (a no-op where
+/// [`copy_streaming`] has none): the thread that reads the data next is started by an
+/// ordinary store, which must not overtake them.
+pub fn streaming_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a fence instruction; SSE is part of x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every element lands, nothing beside the window is written, for every start alignment
+    /// of source and destination, lengths around the 16-byte unit, and element sizes that do
+    /// and do not divide 16.
+    fn check<T: Copy + PartialEq + std::fmt::Debug>(make: impl Fn(usize) -> T, fill: T) {
+        for len in [0, 1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 1000] {
+            for d_off in 0..5 {
+                for s_off in 0..3 {
+                    let src: Vec<T> = (0..len + s_off).map(&make).collect();
+                    let mut dst = vec![fill; len + d_off + 3];
+                    copy_streaming(&mut dst[d_off..d_off + len], &src[s_off..]);
+                    streaming_fence();
+                    assert!(dst[..d_off].iter().all(|&x| x == fill), "before the window");
+                    assert_eq!(&dst[d_off..d_off + len], &src[s_off..], "len {len}");
+                    assert!(
+                        dst[d_off + len..].iter().all(|&x| x == fill),
+                        "after the window"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_streaming_copy_equals_the_source_at_every_alignment_and_size() {
+        check(|i| i as u8 ^ 0x5a, 0xffu8);
+        check(|i| i as f32 + 0.5, -1.0f32);
+        check(|i| i as f64 * 1.25, -1.0f64);
+        check(|i| [i as u8, 1, 2], [9u8; 3]);
+        check(|i| i as u128 * 3, u128::MAX);
+    }
+}
