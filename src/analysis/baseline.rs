@@ -19,7 +19,7 @@ pub struct HandwrittenMlp {
 /// SGD with momentum and weight decay, one pass: the optimiser's own kernel
 /// ([`sgd_update_slices`](crate::optim::sgd_update_slices)), so that the comparison measures
 /// the graph and not a different update loop (the kernel's streaming stores made the update
-/// four times faster; a plain loop here would credit that to autograd).
+/// several times faster; a plain loop here would credit that to autograd).
 fn sgd_update<D: ndarray::Dimension>(
     y: &mut ndarray::Array<f32, D>,
     v: &mut ndarray::Array<f32, D>,

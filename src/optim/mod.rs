@@ -163,10 +163,11 @@ struct LineAligned<T>([T; STREAM_BLOCK]);
 /// matrix was read by the forward GEMM on every core, so the cache lines of `theta` are shared
 /// with the other cores when the update writes them, and each ordinary store must first take
 /// its line back: measured here (AMD EPYC, 2 cores), that made the update of the 784×128
-/// weights take 135–500 µs instead of 34 µs, a third of an epoch at batch 32 (PERF.md, "The
-/// SGD update"). A streaming store needs no ownership and writes whole lines; the next forward
-/// reads the weights from memory, which costs less. The values are computed by the same
-/// scalar code either way ([`sgd_kernel`]), so the bits do not depend on the path.
+/// weights take 135–500 µs instead of about 34 µs, a third of an epoch at batch 32 (PERF.md,
+/// "Issue 14's targets, and the SGD update's stores"; `examples/sgd_shared_lines.rs`). A
+/// streaming store needs no ownership and writes whole lines; the next forward reads the
+/// weights from memory, which costs less. The values are computed by the same scalar code
+/// whichever way they are stored, so the bits do not depend on the path.
 pub fn sgd_update_slices<T: Element>(
     theta: &mut [T],
     v: &mut [T],

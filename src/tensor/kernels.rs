@@ -378,8 +378,8 @@ pub fn sum_to_shape<T: Element>(a: &ArrayViewD<T>, shape: &[usize]) -> ArrayD<T>
 /// forward GEMM packs it on every core). An ordinary store to a line another core holds waits
 /// for that core to give it up, one line after another; a streaming store writes the whole
 /// line without asking for it. The cost is that the next reader fetches the data from memory:
-/// a gathered batch streamed this way made the epoch slower, not faster (PERF.md, "Streaming
-/// stores").
+/// a gathered batch streamed this way made the epoch slower, not faster (PERF.md, "Issue 14's
+/// targets, and the SGD update's stores").
 ///
 /// # Panics
 /// When the lengths differ.
