@@ -507,11 +507,7 @@ proptest::proptest! {
             }
             theta.set_grad(Some(Tensor::from_vec(g.clone(), &[len])));
             let finite = sgd.step(&[theta.clone()], lr as f64);
-            for i in 0..len {
-                let gi = g[i] + wd * t[i];
-                v[i] = mu * v[i] + gi;
-                t[i] -= lr * if nesterov { gi + mu * v[i] } else { v[i] };
-            }
+            sgd_scalar_reference(&mut t, &mut v, &g, (mu, wd, lr), nesterov);
             proptest::prop_assert_eq!(finite, !poisoned);
             proptest::prop_assert_eq!(finite, t.iter().all(|x| x.is_finite()));
             let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

@@ -381,9 +381,12 @@ pub fn sum_to_shape<T: Element>(a: &ArrayViewD<T>, shape: &[usize]) -> ArrayD<T>
 /// a gathered batch streamed this way made the epoch slower, not faster (PERF.md, "Issue 14's
 /// targets, and the SGD update's stores").
 ///
+/// The elements are moved as raw bytes, which is why `T` is an [`Element`] (`f32`, `f64`: no
+/// padding bytes to read).
+///
 /// # Panics
 /// When the lengths differ.
-pub fn copy_streaming<T: Copy>(dst: &mut [T], src: &[T]) {
+pub fn copy_streaming<T: Element>(dst: &mut [T], src: &[T]) {
     assert_eq!(
         dst.len(),
         src.len(),
@@ -437,9 +440,8 @@ mod tests {
     use super::*;
 
     /// Every element lands, nothing beside the window is written, for every start alignment
-    /// of source and destination, lengths around the 16-byte unit, and element sizes that do
-    /// and do not divide 16.
-    fn check<T: Copy + PartialEq + std::fmt::Debug>(make: impl Fn(usize) -> T, fill: T) {
+    /// of source and destination and lengths around the 16-byte unit.
+    fn check<T: Element>(make: impl Fn(usize) -> T, fill: T) {
         for len in [0, 1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 1000] {
             for d_off in 0..5 {
                 for s_off in 0..3 {
@@ -459,11 +461,8 @@ mod tests {
     }
 
     #[test]
-    fn a_streaming_copy_equals_the_source_at_every_alignment_and_size() {
-        check(|i| i as u8 ^ 0x5a, 0xffu8);
+    fn a_streaming_copy_equals_the_source_at_every_alignment() {
         check(|i| i as f32 + 0.5, -1.0f32);
         check(|i| i as f64 * 1.25, -1.0f64);
-        check(|i| [i as u8, 1, 2], [9u8; 3]);
-        check(|i| i as u128 * 3, u128::MAX);
     }
 }
