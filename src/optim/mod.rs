@@ -110,6 +110,17 @@ struct SgdCoefficients<T> {
     lr: T,
 }
 
+impl<T: Element> SgdCoefficients<T> {
+    /// The coefficients in `T` (the optimiser keeps them in `f64`).
+    fn new(momentum: f64, weight_decay: f64, lr: f64) -> Self {
+        SgdCoefficients {
+            mu: T::of(momentum),
+            wd: T::of(weight_decay),
+            lr: T::of(lr),
+        }
+    }
+}
+
 /// One parameter's SGD update, PyTorch's order of operations; whether the new value is finite.
 #[inline(always)]
 fn sgd_element<T: Element>(
@@ -184,11 +195,7 @@ pub fn sgd_update_slices<T: Element>(
         v.len(),
         g.len()
     );
-    let c = SgdCoefficients {
-        mu: T::of(momentum),
-        wd: T::of(weight_decay),
-        lr: T::of(lr),
-    };
+    let c = SgdCoefficients::new(momentum, weight_decay, lr);
     if nesterov {
         sgd_streaming::<T, true>(theta, v, g, c)
     } else {
@@ -207,29 +214,26 @@ fn sgd_streaming<T: Element, const NESTEROV: bool>(
     if theta.len() < STREAMING_MIN_LEN {
         return sgd_kernel::<T, NESTEROV>(theta, v, g, c);
     }
-    // Elements before the first cache-line boundary, and the whole blocks after it, so that
-    // every block leaves in whole lines.
+    // The elements before the first cache-line boundary by the plain kernel, so that every
+    // block after it leaves in whole lines; the last partial block too.
     let head = theta.as_ptr().align_offset(64).min(theta.len());
-    let body = (theta.len() - head) / STREAM_BLOCK * STREAM_BLOCK;
-    let (t_head, rest) = theta.split_at_mut(head);
-    let (t_body, t_tail) = rest.split_at_mut(body);
-    let (v_head, rest) = v.split_at_mut(head);
-    let (v_body, v_tail) = rest.split_at_mut(body);
-    let (g_head, rest) = g.split_at(head);
-    let (g_body, g_tail) = rest.split_at(body);
+    let (t_head, theta) = theta.split_at_mut(head);
+    let (v_head, v) = v.split_at_mut(head);
+    let (g_head, g) = g.split_at(head);
     let mut finite = sgd_kernel::<T, NESTEROV>(t_head, v_head, g_head, c);
     let mut block = LineAligned([T::zero(); STREAM_BLOCK]);
-    for ((t, v), g) in t_body
+    for ((t, v), g) in theta
         .chunks_exact_mut(STREAM_BLOCK)
-        .zip(v_body.chunks_exact_mut(STREAM_BLOCK))
-        .zip(g_body.chunks_exact(STREAM_BLOCK))
+        .zip(v.chunks_exact_mut(STREAM_BLOCK))
+        .zip(g.chunks_exact(STREAM_BLOCK))
     {
         block.0.copy_from_slice(t);
         finite &= sgd_kernel::<T, NESTEROV>(&mut block.0, v, g, c);
         copy_streaming(t, &block.0);
     }
     streaming_fence();
-    finite & sgd_kernel::<T, NESTEROV>(t_tail, v_tail, g_tail, c)
+    let tail = theta.len() / STREAM_BLOCK * STREAM_BLOCK;
+    finite & sgd_kernel::<T, NESTEROV>(&mut theta[tail..], &mut v[tail..], &g[tail..], c)
 }
 
 impl<T: Element> Optimizer<T> for Sgd<T> {
@@ -238,23 +242,19 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
     }
     fn step_param(&mut self, index: usize, p: &Tensor<T>, lr: f64) -> bool {
         let Some(g) = p.grad() else { return true };
-        let c = SgdCoefficients {
-            mu: T::of(self.momentum),
-            wd: T::of(self.weight_decay),
-            lr: T::of(lr),
-        };
         let (momentum, weight_decay, nesterov) = (self.momentum, self.weight_decay, self.nesterov);
         let v = slot(&mut self.velocity, index, p);
         let g = g.value();
         let mut finite = true;
         p.update(|mut theta| {
             // One pass over three flat slices when all are contiguous in the same order
-            // (always, for parameters), in a kernel the compiler vectorises.
+            // (always, for parameters), in the streaming kernel.
             finite = match (theta.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
                 (Some(t), Some(v), Some(g)) => {
                     sgd_update_slices(t, v, g, momentum, weight_decay, lr, nesterov)
                 }
                 _ => {
+                    let c = SgdCoefficients::new(momentum, weight_decay, lr);
                     let mut finite = true;
                     Zip::from(&mut theta)
                         .and(&mut *v)

@@ -399,7 +399,7 @@ pub fn copy_streaming<T: Element>(dst: &mut [T], src: &[T]) {
         use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
         let size = std::mem::size_of::<T>();
         let head = dst.as_ptr().align_offset(16).min(dst.len());
-        if size > 0 && 16 % size == 0 {
+        if 16 % size == 0 {
             let per = 16 / size;
             let body = (dst.len() - head) / per * per;
             let (d_head, rest) = dst.split_at_mut(head);
