@@ -376,3 +376,119 @@ fn endless_or_oversized_downloads_are_cut_off_and_leave_nothing() {
         );
     }
 }
+
+/// A dataset whose every pixel names its row and column, so a wrong or stale row shows.
+fn numbered_rows(n: usize, cols: usize) -> data::Dataset {
+    data::Dataset {
+        name: DatasetName::Digits,
+        features: ndarray::Array2::from_shape_fn((n, cols), |(i, j)| (i * 1000 + j) as f32),
+        labels: (0..n).map(|i| i % 10).collect(),
+        height: 1,
+        width: cols,
+        classes: (0..10).map(|c| c.to_string()).collect(),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// The loader thread (and the gather in turn without it) hands over exactly the rows a
+    /// synchronous gather copies, batch after batch in order (repeated rows, batches of one, a short last batch; buffers recycled
+    /// between batches of the same and of other lengths), and an error from the step stops
+    /// the walk there.
+    #[test]
+    fn prefetched_batches_are_the_rows_asked_for_in_order_and_an_error_stops_them(
+        n in 1usize..60,
+        cols in 1usize..1100,
+        batches in proptest::collection::vec(proptest::collection::vec(0usize..1000, 1..20), 0..12),
+        fail_at in proptest::option::of(0usize..12),
+        loader: bool,
+    ) {
+        let d = numbered_rows(n, cols);
+        let batches: Vec<Vec<usize>> =
+            batches.into_iter().map(|b| b.into_iter().map(|i| i % n).collect()).collect();
+        let mut seen = Vec::new();
+        let result = data::for_each_batch(&d, &batches, loader, |b, x, waited| {
+            let mut expect = ndarray::Array2::zeros((batches[b].len(), cols));
+            data::gather_rows(&d.features, &batches[b], &mut expect);
+            assert_eq!(x, expect, "batch {b}");
+            assert!(waited >= 0.0);
+            seen.push(b);
+            if fail_at == Some(b) { Err(b) } else { Ok(()) }
+        });
+        let stop = fail_at.filter(|&k| k < batches.len());
+        match stop {
+            Some(k) => {
+                proptest::prop_assert_eq!(result, Err(k));
+                proptest::prop_assert_eq!(seen, (0..=k).collect::<Vec<_>>());
+            }
+            None => {
+                proptest::prop_assert_eq!(result, Ok(()));
+                proptest::prop_assert_eq!(seen, (0..batches.len()).collect::<Vec<_>>());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_row_out_of_range_panics_in_the_caller_instead_of_hanging() {
+    let d = numbered_rows(5, 3);
+    let batches = vec![vec![0, 1], vec![2, 7]];
+    let mut calls = 0;
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        data::for_each_batch(&d, &batches, true, |_, _, _| {
+            calls += 1;
+            Ok::<(), ()>(())
+        })
+    }));
+    let message = caught.expect_err("an index out of range must panic");
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| message.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(
+        text.contains("out of bounds") || text.contains("index"),
+        "{text}"
+    );
+    assert_eq!(calls, 1, "the first batch trains, the second never arrives");
+}
+
+/// Two code paths for the same training: `Trainer::step_on` (gathers in the step) and
+/// `Trainer::steps` (a loader thread gathers ahead) must leave bit-identical weights.
+#[test]
+fn training_with_the_loader_thread_gives_the_same_weights_as_gathering_in_the_step() {
+    use ferrograd::nn::{Activation, Init, Mlp, Module};
+    use ferrograd::optim::Sgd;
+    use ferrograd::train::Trainer;
+    use rand::SeedableRng;
+    let (train, _) = data::load_digits().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let sizes = [train.dim(), 32, 16, train.classes.len()];
+    let make = || {
+        Trainer::new(
+            Mlp::<f32>::new(&sizes, Activation::Relu, Init::Xavier, 9),
+            Box::new(Sgd::new(0.9)),
+            0.05,
+        )
+    };
+    let (mut a, mut b) = (make(), make());
+    for epoch in 0..3 {
+        let batches = data::shuffled_batches(train.len(), 24 + 7 * epoch, &mut rng);
+        let mut expected = Vec::new();
+        for idx in &batches {
+            expected.push(a.step_on(&train, idx).expect("a finite step").loss);
+        }
+        let mut losses = Vec::new();
+        b.steps(&train, &batches, |_, _, o| {
+            losses.push(o.map_err(|d| format!("{d:?}"))?.loss);
+            Ok::<(), String>(())
+        })
+        .unwrap();
+        assert_eq!(losses, expected, "epoch {epoch}");
+    }
+    for (p, q) in a.model.parameters().iter().zip(b.model.parameters()) {
+        let (p, q) = (p.to_vec(), q.to_vec());
+        assert!(p.iter().zip(&q).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+}

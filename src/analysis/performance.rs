@@ -14,7 +14,6 @@ use crate::optim::Sgd;
 use crate::profile;
 use crate::train::{Phases, Trainer};
 use anyhow::{bail, Result};
-use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -147,12 +146,13 @@ pub fn autograd_epoch(
     batches: &[Vec<usize>],
 ) -> Result<Phases> {
     let mut p = Phases::default();
-    for idx in batches {
-        match trainer.step_on(train, idx) {
-            Ok(step) => p.add(&step.phases),
-            Err(d) => bail!("analyze performance: training diverged ({d:?}); lower --lr"),
+    trainer.steps(train, batches, |_, _, outcome| match outcome {
+        Ok(step) => {
+            p.add(&step.phases);
+            Ok(())
         }
-    }
+        Err(d) => bail!("analyze performance: training diverged ({d:?}); lower --lr"),
+    })?;
     Ok(p)
 }
 
@@ -165,13 +165,19 @@ pub fn handwritten_epoch(
     momentum: f64,
 ) -> f64 {
     let start = Instant::now();
-    for idx in batches {
-        // The same row copies as the autograd side's batch, into a fresh array.
-        let mut x = Array2::zeros((idx.len(), train.dim()));
-        data::gather_rows(&train.features, idx, &mut x);
-        let labels: Vec<usize> = idx.iter().map(|&i| train.labels[i]).collect();
-        mlp.step(x.view(), &labels, lr as f32, momentum as f32, 0.0);
-    }
+    // The same loader thread and row copies as the autograd side's batches.
+    let done: Result<(), std::convert::Infallible> = data::for_each_batch(
+        train,
+        batches,
+        crate::threads::current_threads() > 1,
+        |b, x, _| {
+            let labels: Vec<usize> = batches[b].iter().map(|&i| train.labels[i]).collect();
+            mlp.step(x.view(), &labels, lr as f32, momentum as f32, 0.0);
+            crate::tensor::pool::give(x.into_raw_vec_and_offset().0);
+            Ok(())
+        },
+    );
+    let Ok(()) = done;
     start.elapsed().as_secs_f64()
 }
 

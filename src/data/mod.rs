@@ -16,6 +16,7 @@ pub mod download;
 pub mod idx;
 mod load;
 mod lookup;
+mod prefetch;
 pub mod registry;
 
 pub use digits::{load_digits, parse_digits_csv, DIGITS_CSV_GZ, DIGITS_TEST_EVERY};
@@ -23,6 +24,7 @@ pub use load::{load_cifar, load_dataset, load_for_model, load_idx_pair};
 pub use lookup::{
     available_locally, download_folder, local_status, locate, search_folders, user_data_folder,
 };
+pub use prefetch::for_each_batch;
 pub use registry::{DatasetName, DatasetSpec};
 
 use ndarray::{Array2, Axis};

@@ -183,8 +183,9 @@ pub fn train_on(
         observer.epoch_started(epoch + 1, config.epochs, batches.len());
         let start = Instant::now();
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        for (b, idx) in batches.iter().enumerate() {
-            let step = trainer.step_on(train, idx).or_else(|d| {
+        let lr = trainer.lr;
+        trainer.steps(train, &batches, |b, trainer, outcome| {
+            let step = outcome.or_else(|d| {
                 let at = format!("epoch {} batch {} of {}", epoch + 1, b + 1, batches.len());
                 match d {
                     Divergence::Loss(l) => bail!(
@@ -195,7 +196,7 @@ pub fn train_on(
                     ),
                 }
             })?;
-            loss_sum += step.loss * idx.len() as f64;
+            loss_sum += step.loss * batches[b].len() as f64;
             correct += step.correct;
             observer.step_done(b, loss_sum / ((b + 1) * config.batch_size) as f64);
             let global = epoch * steps_per_epoch + b + 1;
@@ -204,16 +205,10 @@ pub fn train_on(
                 .every_steps
                 .is_some_and(|s| global % s == 0)
             {
-                measure(
-                    &mut tracker,
-                    &trainer.model,
-                    epoch,
-                    global,
-                    trainer.lr,
-                    observer,
-                )?;
+                measure(&mut tracker, &trainer.model, epoch, global, lr, observer)?;
             }
-        }
+            anyhow::Ok(())
+        })?;
         let seconds = start.elapsed().as_secs_f64();
         total_seconds += seconds;
         let (val_loss, val_accuracy) = evaluate(&trainer.model, &splits.val);

@@ -11,7 +11,8 @@ use std::time::Instant;
 /// Seconds of each phase of training steps.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Phases {
-    /// Gathering the batch's rows.
+    /// Getting the batch's rows: the wait for the loader thread in [`Trainer::steps`] (which
+    /// gathers the next batch while a step runs), the whole gather in [`Trainer::step_on`].
     pub data: f64,
     /// Forward pass and loss.
     pub forward: f64,
@@ -99,6 +100,28 @@ impl Trainer {
         let mut outcome = self.step(&x, &labels)?;
         outcome.phases.data = gathered;
         Ok(outcome)
+    }
+
+    /// Steps over `batches` of `data` in order, each batch gathered on a loader thread while
+    /// the step before it runs ([`data::for_each_batch`](crate::data::for_each_batch); on the
+    /// calling thread when the run uses one thread, `--threads 1`); after each step,
+    /// `each(b, trainer, outcome)`. The outcome's `data` phase is the time the step waited for
+    /// its rows. Stops at the first error `each` returns.
+    pub fn steps<E>(
+        &mut self,
+        data: &Dataset,
+        batches: &[Vec<usize>],
+        mut each: impl FnMut(usize, &Trainer, Result<StepOutcome, Divergence>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let loader = crate::threads::current_threads() > 1;
+        crate::data::for_each_batch(data, batches, loader, |b, x, waited| {
+            let labels: Vec<usize> = batches[b].iter().map(|&i| data.labels[i]).collect();
+            let outcome = self.step(&Tensor::from_array(x), &labels).map(|mut o| {
+                o.phases.data = waited;
+                o
+            });
+            each(b, self, outcome)
+        })
     }
 
     /// One step on a batch `x` (rows) with its labels: gradients cleared, forward, mean
