@@ -393,9 +393,10 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
 
     /// The loader thread (and the gather in turn without it) hands over exactly the rows a
-    /// synchronous gather copies, batch after batch in order (repeated rows, batches of one, a short last batch; buffers recycled
-    /// between batches of the same and of other lengths), and an error from the step stops
-    /// the walk there.
+    /// synchronous gather copies, batch after batch in order (repeated rows, batches of one,
+    /// batches of other lengths; each batch's buffer goes back to the pool, as a training
+    /// step's does, so later batches land on buffers holding stale rows), and an error from
+    /// the step stops the walk there.
     #[test]
     fn prefetched_batches_are_the_rows_asked_for_in_order_and_an_error_stops_them(
         n in 1usize..60,
@@ -413,6 +414,7 @@ proptest::proptest! {
             data::gather_rows(&d.features, &batches[b], &mut expect);
             assert_eq!(x, expect, "batch {b}");
             assert!(waited >= 0.0);
+            drop(ferrograd::Tensor::from_array(x));
             seen.push(b);
             if fail_at == Some(b) { Err(b) } else { Ok(()) }
         });
