@@ -239,3 +239,47 @@ fn predict_without_models_is_a_one_line_error() {
     let err = one_line_error(&o);
     assert!(err.contains("models"), "{err}");
 }
+
+/// `ferrograd train | head -1`: the reader goes away and the run ends as `cat` would, killed
+/// by SIGPIPE, with no panic or backtrace on standard error.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_on_stdout_ends_the_run_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = temp_dir("closed-pipe");
+    let mut child = bin()
+        .args(["train", "--dataset", "digits", "--epochs", "2", "--out"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The read end closes before the first line is written, so that line meets EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A standard output that cannot take the lines (a full disk) is one error line, exit 1.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stdout_is_one_error_line() {
+    let dir = temp_dir("full-stdout");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = bin()
+        .args(["train", "--dataset", "digits", "--epochs", "2", "--out"])
+        .arg(&dir)
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("cannot write to standard output") && err.contains("No space left"),
+        "{err}"
+    );
+}

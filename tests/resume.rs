@@ -180,6 +180,43 @@ fn a_diverging_run_stops_with_epoch_and_batch_and_keeps_the_last_good_model() {
     );
 }
 
+/// All weights finite, the outputs overflowing: one image, batch 1, learning rate 10⁶ drove
+/// the validation loss to NaN while the training loss stayed finite, and the run used to exit
+/// 0 and replace the good model.
+#[test]
+fn a_run_whose_outputs_overflow_with_finite_weights_is_a_divergence() {
+    let dir = temp_dir("overflow");
+    let good = bin()
+        .args(["train", "--dataset", "digits", "--epochs", "2", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(good.status.success());
+    let model = dir.join("models/model_relu_digits.msgpack");
+    let before = std::fs::read(&model).unwrap();
+    let out = bin()
+        .args(["train", "--dataset", "digits", "--epochs", "3"])
+        .args([
+            "--train-samples",
+            "1",
+            "--batch-size",
+            "1",
+            "--lr",
+            "1e6",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("diverged"), "{err}");
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        before,
+        "the good model was overwritten"
+    );
+}
+
 /// Whatever the learning rate and seed, a run either finishes with a model that `predict`
 /// loads, or fails in one line and leaves the previous model byte for byte — including the
 /// runs whose weights blow up while the loss stays finite (a saturated tanh or sigmoid turns

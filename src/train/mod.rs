@@ -225,6 +225,16 @@ pub fn train_on(
             seconds,
         };
         observer.epoch_done(&m, config.epochs);
+        // Every weight can be finite while the outputs overflow (logits of ±inf make the
+        // loss NaN): such a model has diverged as surely as a NaN weight, and must not be
+        // checkpointed or saved. The validation set decides, as it decides everything else.
+        if !splits.val.is_empty() && !val_loss.is_finite() {
+            bail!(
+                "training diverged: the validation loss is {val_loss} after epoch {} of {} (the model's outputs overflow; lower --lr, or use --clip-grad-norm)",
+                epoch + 1,
+                config.epochs
+            );
+        }
         epochs.push(m);
         let every = config.curvature.every;
         if every.is_some_and(|e| (epoch + 1) % e == 0) || epoch + 1 == config.epochs {
