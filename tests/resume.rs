@@ -140,9 +140,10 @@ fn resuming_with_other_settings_is_refused_in_one_line() {
     assert!(err.contains("other settings"), "{err}");
 }
 
-#[test]
-fn a_diverging_run_stops_with_epoch_and_batch_and_keeps_the_last_good_model() {
-    let dir = temp_dir("diverge");
+/// Trains a good digits model into a fresh folder, then runs `train` with `args` there, which
+/// must fail in one line and leave the good model's bytes; returns the error line.
+fn diverging_run_keeps_the_good_model(name: &str, args: &[&str]) -> String {
+    let dir = temp_dir(name);
     let good = bin()
         .args(["train", "--dataset", "digits", "--epochs", "2", "--out"])
         .arg(&dir)
@@ -152,59 +153,9 @@ fn a_diverging_run_stops_with_epoch_and_batch_and_keeps_the_last_good_model() {
     let model = dir.join("models/model_relu_digits.msgpack");
     let before = std::fs::read(&model).unwrap();
     let out = bin()
-        .args([
-            "train",
-            "--dataset",
-            "digits",
-            "--epochs",
-            "2",
-            "--lr",
-            "1e6",
-            "--momentum",
-            "0",
-            "--out",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let err = one_line_error(&out);
-    assert!(
-        err.contains("diverged") && err.contains("epoch 1 batch"),
-        "{err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(
-        std::fs::read(&model).unwrap(),
-        before,
-        "the good model was overwritten"
-    );
-}
-
-/// All weights finite, the outputs overflowing: one image, batch 1, learning rate 10⁶ drove
-/// the validation loss to NaN while the training loss stayed finite, and the run used to exit
-/// 0 and replace the good model.
-#[test]
-fn a_run_whose_outputs_overflow_with_finite_weights_is_a_divergence() {
-    let dir = temp_dir("overflow");
-    let good = bin()
-        .args(["train", "--dataset", "digits", "--epochs", "2", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(good.status.success());
-    let model = dir.join("models/model_relu_digits.msgpack");
-    let before = std::fs::read(&model).unwrap();
-    let out = bin()
-        .args(["train", "--dataset", "digits", "--epochs", "3"])
-        .args([
-            "--train-samples",
-            "1",
-            "--batch-size",
-            "1",
-            "--lr",
-            "1e6",
-            "--out",
-        ])
+        .args(["train", "--dataset", "digits"])
+        .args(args)
+        .arg("--out")
         .arg(&dir)
         .output()
         .unwrap();
@@ -215,6 +166,25 @@ fn a_run_whose_outputs_overflow_with_finite_weights_is_a_divergence() {
         before,
         "the good model was overwritten"
     );
+    err
+}
+
+#[test]
+fn a_diverging_run_stops_with_epoch_and_batch_and_keeps_the_last_good_model() {
+    let err = diverging_run_keeps_the_good_model(
+        "diverge",
+        &["--epochs", "2", "--lr", "1e6", "--momentum", "0"],
+    );
+    assert!(err.contains("epoch 1 batch"), "{err}");
+}
+
+/// All weights finite, the outputs overflowing: one image, batch 1, learning rate 10⁶ drove
+/// the validation loss to NaN while the training loss stayed finite, and the run used to exit
+/// 0 and replace the good model.
+#[test]
+fn a_run_whose_outputs_overflow_with_finite_weights_is_a_divergence() {
+    let args = ["--epochs", "3", "--train-samples", "1", "--batch-size", "1"];
+    diverging_run_keeps_the_good_model("overflow", &[&args[..], &["--lr", "1e6"]].concat());
 }
 
 /// Whatever the learning rate and seed, a run either finishes with a model that `predict`
