@@ -27,30 +27,43 @@ pub fn for_each_batch<E>(
     mut f: impl FnMut(usize, Array2<f32>, f64) -> Result<(), E>,
 ) -> Result<(), E> {
     let rows = |b: usize| crate::tensor::pool::array(Ix2(batches[b].len(), data.dim()));
-    if !loader {
-        for (b, idx) in batches.iter().enumerate() {
-            let start = Instant::now();
-            let mut x = rows(b);
-            gather_rows(&data.features, idx, &mut x);
-            f(b, x, start.elapsed().as_secs_f64())?;
+    if loader && !batches.is_empty() {
+        if let Some(done) = with_loader(data, batches, &rows, &mut f) {
+            return done;
         }
-        return Ok(());
+        // No thread could be started (a process or memory limit): gather in turn instead.
     }
-    if batches.is_empty() {
-        return Ok(());
+    for (b, idx) in batches.iter().enumerate() {
+        let start = Instant::now();
+        let mut x = rows(b);
+        gather_rows(&data.features, idx, &mut x);
+        f(b, x, start.elapsed().as_secs_f64())?;
     }
+    Ok(())
+}
+
+/// [`for_each_batch`] with a loader thread; `None` when the thread cannot be started.
+fn with_loader<E>(
+    data: &Dataset,
+    batches: &[Vec<usize>],
+    rows: &dyn Fn(usize) -> Array2<f32>,
+    f: &mut impl FnMut(usize, Array2<f32>, f64) -> Result<(), E>,
+) -> Option<Result<(), E>> {
     std::thread::scope(|s| {
         // One batch in flight each way: the loader never runs more than a step ahead.
         let (to_loader, requests) = mpsc::sync_channel::<(usize, Array2<f32>)>(1);
         let (to_main, filled) = mpsc::sync_channel::<Array2<f32>>(1);
-        let loader = s.spawn(move || {
-            for (b, mut x) in requests {
-                gather_rows(&data.features, &batches[b], &mut x);
-                if to_main.send(x).is_err() {
-                    break;
+        let loader = std::thread::Builder::new()
+            .name("ferrograd-loader".into())
+            .spawn_scoped(s, move || {
+                for (b, mut x) in requests {
+                    gather_rows(&data.features, &batches[b], &mut x);
+                    if to_main.send(x).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            })
+            .ok()?;
         let request = |b: usize| {
             // A closed channel means the loader panicked; the join below raises its panic.
             let _ = to_loader.send((b, rows(b)));
@@ -74,6 +87,6 @@ pub fn for_each_batch<E>(
         if let Err(panic) = loader.join() {
             std::panic::resume_unwind(panic);
         }
-        result
+        Some(result)
     })
 }
