@@ -409,7 +409,7 @@ proptest::proptest! {
         let batches: Vec<Vec<usize>> =
             batches.into_iter().map(|b| b.into_iter().map(|i| i % n).collect()).collect();
         let mut seen = Vec::new();
-        let result = data::for_each_batch(&d, &batches, loader, |b, x, waited| {
+        let result = data::for_each_batch_on(&d, &batches, loader, |b, x, waited| {
             let mut expect = ndarray::Array2::zeros((batches[b].len(), cols));
             data::gather_rows(&d.features, &batches[b], &mut expect);
             assert_eq!(x, expect, "batch {b}");
@@ -438,7 +438,7 @@ fn a_row_out_of_range_panics_in_the_caller_instead_of_hanging() {
     let batches = vec![vec![0, 1], vec![2, 7]];
     let mut calls = 0;
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        data::for_each_batch(&d, &batches, true, |_, _, _| {
+        data::for_each_batch_on(&d, &batches, true, |_, _, _| {
             calls += 1;
             Ok::<(), ()>(())
         })

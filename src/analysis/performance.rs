@@ -166,17 +166,13 @@ pub fn handwritten_epoch(
 ) -> f64 {
     let start = Instant::now();
     // The same loader thread and row copies as the autograd side's batches.
-    let done: Result<(), std::convert::Infallible> = data::for_each_batch(
-        train,
-        batches,
-        crate::threads::current_threads() > 1,
-        |b, x, _| {
-            let labels: Vec<usize> = batches[b].iter().map(|&i| train.labels[i]).collect();
+    let done: Result<(), std::convert::Infallible> =
+        data::for_each_batch(train, batches, |b, x, _| {
+            let labels = train.labels_of(&batches[b]);
             mlp.step(x.view(), &labels, lr as f32, momentum as f32, 0.0);
-            crate::tensor::pool::give(x.into_raw_vec_and_offset().0);
+            crate::tensor::pool::give_array(x);
             Ok(())
-        },
-    );
+        });
     let Ok(()) = done;
     start.elapsed().as_secs_f64()
 }

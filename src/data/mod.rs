@@ -24,7 +24,7 @@ pub use load::{load_cifar, load_dataset, load_for_model, load_idx_pair};
 pub use lookup::{
     available_locally, download_folder, local_status, locate, search_folders, user_data_folder,
 };
-pub use prefetch::for_each_batch;
+pub use prefetch::{for_each_batch, for_each_batch_on};
 pub use registry::{DatasetName, DatasetSpec};
 
 use ndarray::{Array2, Axis};
@@ -64,9 +64,23 @@ impl Dataset {
     /// # Panics
     /// When an index is out of range.
     pub fn batch_tensor(&self, indices: &[usize]) -> crate::Tensor<f32> {
+        crate::Tensor::from_array(self.batch_array(indices))
+    }
+
+    /// The feature rows `indices`, in that order, on a buffer from the calling thread's
+    /// tensor pool.
+    ///
+    /// # Panics
+    /// When an index is out of range.
+    pub fn batch_array(&self, indices: &[usize]) -> Array2<f32> {
         let mut x = crate::tensor::pool::array(ndarray::Ix2(indices.len(), self.dim()));
         gather_rows(&self.features, indices, &mut x);
-        crate::Tensor::from_array(x)
+        x
+    }
+
+    /// The labels of the rows `indices`, in that order.
+    pub fn labels_of(&self, indices: &[usize]) -> Vec<usize> {
+        indices.iter().map(|&i| self.labels[i]).collect()
     }
 
     /// Number of images.
@@ -89,7 +103,7 @@ impl Dataset {
         Dataset {
             name: self.name,
             features: self.features.select(Axis(0), indices),
-            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            labels: self.labels_of(indices),
             height: self.height,
             width: self.width,
             classes: self.classes.clone(),
@@ -122,7 +136,7 @@ impl Dataset {
         flat.truncate(sorted.len() * cols);
         flat.shrink_to_fit();
         self.features = Array2::from_shape_vec((sorted.len(), cols), flat).expect("whole rows");
-        self.labels = sorted.iter().map(|&i| self.labels[i]).collect();
+        self.labels = self.labels_of(sorted);
         self
     }
 

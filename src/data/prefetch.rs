@@ -14,29 +14,36 @@ use std::time::Instant;
 /// Runs `f(b, x, waited)` for every batch `b` of `batches` in order, where `x` holds the rows
 /// `batches[b]` of `data` (on a pooled buffer of the calling thread: the step that drops it
 /// hands it back for the batch after next) and `waited` is the seconds the call waited for
-/// them. With `loader`, batch `b + 1` is gathered on a loader thread while `f` runs on batch
-/// `b`; without, each batch is gathered in turn on the calling thread (for a run asked to use
-/// one thread). Stops at the first error `f` returns, and returns it.
+/// them. When the run uses more than one thread, batch `b + 1` is gathered on a loader thread
+/// while `f` runs on batch `b`; with one (`--threads 1`), each batch is gathered in turn on
+/// the calling thread. Stops at the first error `f` returns, and returns it.
 ///
 /// # Panics
 /// When an index is out of range (the loader's panic is raised here).
 pub fn for_each_batch<E>(
     data: &Dataset,
     batches: &[Vec<usize>],
+    f: impl FnMut(usize, Array2<f32>, f64) -> Result<(), E>,
+) -> Result<(), E> {
+    for_each_batch_on(data, batches, crate::threads::current_threads() > 1, f)
+}
+
+/// [`for_each_batch`] with the choice made by the caller: a loader thread or not.
+pub fn for_each_batch_on<E>(
+    data: &Dataset,
+    batches: &[Vec<usize>],
     loader: bool,
     mut f: impl FnMut(usize, Array2<f32>, f64) -> Result<(), E>,
 ) -> Result<(), E> {
-    let rows = |b: usize| crate::tensor::pool::array(Ix2(batches[b].len(), data.dim()));
     if loader && !batches.is_empty() {
-        if let Some(done) = with_loader(data, batches, &rows, &mut f) {
+        if let Some(done) = with_loader(data, batches, &mut f) {
             return done;
         }
         // No thread could be started (a process or memory limit): gather in turn instead.
     }
     for (b, idx) in batches.iter().enumerate() {
         let start = Instant::now();
-        let mut x = rows(b);
-        gather_rows(&data.features, idx, &mut x);
+        let x = data.batch_array(idx);
         f(b, x, start.elapsed().as_secs_f64())?;
     }
     Ok(())
@@ -46,7 +53,6 @@ pub fn for_each_batch<E>(
 fn with_loader<E>(
     data: &Dataset,
     batches: &[Vec<usize>],
-    rows: &dyn Fn(usize) -> Array2<f32>,
     f: &mut impl FnMut(usize, Array2<f32>, f64) -> Result<(), E>,
 ) -> Option<Result<(), E>> {
     std::thread::scope(|s| {
@@ -65,8 +71,10 @@ fn with_loader<E>(
             })
             .ok()?;
         let request = |b: usize| {
-            // A closed channel means the loader panicked; the join below raises its panic.
-            let _ = to_loader.send((b, rows(b)));
+            // The buffer comes from this thread's pool; the loader only fills it. A closed
+            // channel means the loader panicked; the join below raises its panic.
+            let x = crate::tensor::pool::array(Ix2(batches[b].len(), data.dim()));
+            let _ = to_loader.send((b, x));
         };
         request(0);
         let mut result = Ok(());

@@ -131,10 +131,15 @@ pub(crate) fn give<T: Element>(v: Vec<T>) {
     });
 }
 
+/// Hands an array's whole buffer back (for one from [`array`], the aligned slice's buffer).
+pub(crate) fn give_array<T: Element, D: Dimension>(a: Array<T, D>) {
+    give(a.into_raw_vec_and_offset().0);
+}
+
 /// Recycles a tensor's value when nothing else shares its buffer.
 pub(crate) fn recycle<T: Element>(v: Value<T>) {
     if let Ok(owned) = v.try_into_owned_nocopy() {
-        give(owned.into_raw_vec_and_offset().0);
+        give_array(owned);
     }
 }
 

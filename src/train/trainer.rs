@@ -95,7 +95,7 @@ impl Trainer {
     ) -> Result<StepOutcome, Divergence> {
         let start = Instant::now();
         let x = data.batch_tensor(indices);
-        let labels: Vec<usize> = indices.iter().map(|&i| data.labels[i]).collect();
+        let labels = data.labels_of(indices);
         let gathered = start.elapsed().as_secs_f64();
         let mut outcome = self.step(&x, &labels)?;
         outcome.phases.data = gathered;
@@ -113,13 +113,13 @@ impl Trainer {
         batches: &[Vec<usize>],
         mut each: impl FnMut(usize, &Trainer, Result<StepOutcome, Divergence>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let loader = crate::threads::current_threads() > 1;
-        crate::data::for_each_batch(data, batches, loader, |b, x, waited| {
-            let labels: Vec<usize> = batches[b].iter().map(|&i| data.labels[i]).collect();
-            let outcome = self.step(&Tensor::from_array(x), &labels).map(|mut o| {
-                o.phases.data = waited;
-                o
-            });
+        crate::data::for_each_batch(data, batches, |b, x, waited| {
+            let outcome = self
+                .step(&Tensor::from_array(x), &data.labels_of(&batches[b]))
+                .map(|mut o| {
+                    o.phases.data = waited;
+                    o
+                });
             each(b, self, outcome)
         })
     }
