@@ -608,3 +608,105 @@ proptest::proptest! {
         }
     }
 }
+
+/// An `rows×cols` operand in one of the layouts the engine hands to GEMM: row-major (0), a
+/// transposed view of a column-major copy (1), or every second column of a wider array (2,
+/// which ndarray does not give to BLAS). About one value in five is an exact zero of either
+/// sign, so that many products are exact zeros (whose sign a β = 1 path could change).
+fn gemm_operand<T: ferrograd::Element>(
+    rows: usize,
+    cols: usize,
+    layout: usize,
+    seed: u64,
+) -> ndarray::Array2<T> {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        match state % 10 {
+            0 => T::zero(),
+            1 => -T::zero(),
+            r => T::of((r as f64 - 5.5) / 3.0 + (state >> 40) as f64 * 1e-7),
+        }
+    };
+    let values = ndarray::Array2::from_shape_simple_fn((rows, cols), &mut next);
+    match layout {
+        0 => values,
+        1 => values
+            .reversed_axes()
+            .as_standard_layout()
+            .to_owned()
+            .reversed_axes(),
+        _ => {
+            let mut wide = ndarray::Array2::from_elem((rows, 2 * cols), T::of(f64::NAN));
+            wide.slice_mut(ndarray::s![.., ..;2]).assign(&values);
+            wide
+        }
+    }
+}
+
+/// [`gemm_operand`]'s array as the view GEMM sees (layout 2: the strided columns).
+fn gemm_view<T>(a: &ndarray::Array2<T>, layout: usize) -> ndarray::ArrayView2<'_, T> {
+    if layout == 2 {
+        a.slice(ndarray::s![.., ..;2])
+    } else {
+        a.view()
+    }
+}
+
+/// `kernels::gemm_into` against a plain β = 0 GEMM into a fresh output: the same bits.
+fn gemm_into_matches_plain<T: ferrograd::Element>(
+    (m, k, n): (usize, usize, usize),
+    (la, lb): (usize, usize),
+    seed: u64,
+    stale: f64,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let (a, b) = (
+        gemm_operand::<T>(m, k, la, seed),
+        gemm_operand::<T>(k, n, lb, seed + 1),
+    );
+    let (av, bv) = (gemm_view(&a, la), gemm_view(&b, lb));
+    let mut reference = ndarray::Array2::<T>::zeros((m, n));
+    ndarray::linalg::general_mat_mul(T::one(), &av, &bv, T::zero(), &mut reference);
+    let mut out = ndarray::Array2::from_elem((m, n), T::of(stale));
+    ferrograd::tensor::kernels::gemm_into(&av, &bv, &mut out);
+    let bits = |x: &ndarray::Array2<T>| {
+        x.iter()
+            .map(|v| v.to_f64_lossless().to_bits())
+            .collect::<Vec<_>>()
+    };
+    proptest::prop_assert!(
+        bits(&out) == bits(&reference),
+        "{m}×{k}·{k}×{n}, layouts {la}/{lb}"
+    );
+    let via_pool = ferrograd::tensor::kernels::gemm(&av, &bv);
+    proptest::prop_assert!(bits(&via_pool) == bits(&reference));
+    Ok(())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(150))]
+    /// The one GEMM entry point (which, with OpenBLAS, clears a large output itself and asks
+    /// for C + A·B) gives the bits of a plain β = 0 GEMM — the signs of exact zeros included —
+    /// whatever the output held before (NaN, 1, 0), in f32 and f64, for row-major, transposed
+    /// and strided operands, on both sides of the size from which it clears. Inner dimensions
+    /// of 1 and 2 are frequent: there a product is often an exact −0.
+    #[test]
+    fn gemm_into_gives_the_bits_of_a_plain_gemm(
+        m in 1usize..260,
+        k in proptest::prop_oneof![1usize..3, 1usize..70],
+        n in 1usize..260,
+        la in 0usize..3,
+        lb in 0usize..3,
+        seed in 0u64..1_000_000,
+        stale in proptest::sample::select(vec![f64::NAN, 1.0, 0.0]),
+        double: bool,
+    ) {
+        if double {
+            gemm_into_matches_plain::<f64>((m, k, n), (la, lb), seed, stale)?;
+        } else {
+            gemm_into_matches_plain::<f32>((m, k, n), (la, lb), seed, stale)?;
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 use crate::nn::{Activation, Mlp};
 use crate::tensor::ops::activation::{Function, Visit};
+use crate::tensor::{kernels, pool};
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 
 /// The weights and momentum buffers of an MLP trained by explicit formulas.
@@ -115,7 +116,7 @@ impl HandwrittenMlp {
         let mut pre: Vec<Array2<f32>> = Vec::new();
         for l in 0..layers {
             let input = if l == 0 { x } else { outputs[l - 1].view() };
-            let mut z = input.dot(&self.weights[l]);
+            let mut z = kernels::gemm(&input, &self.weights[l].view());
             let b = self.biases[l].view().insert_axis(Axis(0));
             if l + 1 < layers {
                 if !self.activation.from_output() {
@@ -149,14 +150,14 @@ impl HandwrittenMlp {
         // Backward, updating each layer once its input gradient has been computed.
         for l in (0..layers).rev() {
             let input = if l == 0 { x } else { outputs[l - 1].view() };
-            let gw = input.t().dot(&g);
+            let gw = kernels::gemm(&input.t(), &g.view());
             let gb = g.sum_axis(Axis(0));
             if l > 0 {
-                let mut gh = g.dot(&self.weights[l].t());
+                let mut gh = kernels::gemm(&g.view(), &self.weights[l].t());
                 let h = outputs[l - 1].view();
                 let z = pre.get(l - 1).map_or(h, |z| z.view());
                 self.activation.visit(TimesDerivative(&mut gh, z, h));
-                g = gh;
+                pool::give_array(std::mem::replace(&mut g, gh));
             }
             sgd_update(
                 &mut self.weights[l],
@@ -166,6 +167,7 @@ impl HandwrittenMlp {
                 momentum,
                 weight_decay,
             );
+            pool::give_array(gw);
             sgd_update(
                 &mut self.biases[l],
                 &mut self.bias_velocity[l],
@@ -175,6 +177,13 @@ impl HandwrittenMlp {
                 weight_decay,
             );
         }
+        // Back to the pool, as the engine's tensors go when the graph is dropped: both sides
+        // reuse last step's buffers.
+        outputs
+            .into_iter()
+            .chain(pre)
+            .chain([g])
+            .for_each(pool::give_array);
         (loss / n as f64) as f32
     }
 }

@@ -1,10 +1,13 @@
 //! The GEMM floor of an epoch: the matrix products a training step makes, replayed as plain
-//! row-major GEMMs of the same shapes on operands that stay in cache. No training step can be
+//! row-major GEMMs of the same shapes on operands that stay in cache, through the engine's own
+//! GEMM entry point ([`kernels::gemm_into`], so that the floor pays what the step's products
+//! pay and no more — PERF.md, "Clearing GEMM's output"). No training step can be
 //! faster than its GEMMs alone, so `epoch / floor` measures everything outside GEMM (batch
 //! gathering, elementwise kernels, reductions, allocation, the graph) and a GEMM slowed by a
 //! fallback kernel shows up as a low rate against the CPU's peak instead.
 
 use crate::profile;
+use crate::tensor::kernels;
 use ndarray::Array2;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -71,7 +74,7 @@ impl GemmFloor {
             for &(shape, calls) in self.steps.get(&b.len()).map_or(&[][..], |v| v) {
                 let (a, bm, c) = self.operands.get_mut(&shape).expect("recorded shape");
                 for _ in 0..calls {
-                    ndarray::linalg::general_mat_mul(1.0, &*a, &*bm, 0.0, c);
+                    kernels::gemm_into(&a.view(), &bm.view(), c);
                 }
             }
         }

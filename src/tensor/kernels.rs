@@ -1,11 +1,14 @@
-//! Elementwise and reduction kernels: serial below a measured size, rayon-parallel above it.
+//! Elementwise and reduction kernels (serial below a measured size, rayon-parallel above it),
+//! and the one GEMM entry point, [`gemm_into`].
 //!
 //! Every reduction here splits its work into pieces whose boundaries depend only on the shape,
 //! never on the number of threads, and combines the pieces in a fixed order. So a reduction
 //! gives the same bits on every run, whatever the thread count.
 
 use super::elem::Element;
-use ndarray::{Array1, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
+use super::pool;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use rayon::prelude::*;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -433,6 +436,54 @@ pub fn streaming_fence() {
     unsafe {
         std::arch::x86_64::_mm_sfence()
     };
+}
+
+/// Outputs of at least this many elements are cleared by [`gemm_into`] itself before OpenBLAS
+/// adds the product to them. Below it OpenBLAS's own clearing costs little, and some of its
+/// cores (SkylakeX) have small-matrix kernels that write the product directly when β = 0.
+pub const GEMM_CLEAR_MIN_LEN: usize = 128 * 128;
+
+/// `out = a·b`: the one way ferrograd calls GEMM — the engine's products, the GEMM floor and
+/// the hand-written baseline of `analyze performance` all come here, so they share its cost.
+/// `out`'s old values are never used (NaN included).
+///
+/// With OpenBLAS, a GEMM with β = 0 first clears C with a scalar loop (`sgemm_beta`, about one
+/// element a cycle; 12% of a one-thread epoch at batch 32, where the 784×128 weight gradient is
+/// cleared every step) and then adds A·B to it. Clearing C here (a `memset`) and asking
+/// OpenBLAS for C + A·B (β = 1) does the same arithmetic in less time: OpenBLAS adds A·B to a
+/// cleared C either way, so the bits are those of β = 0 (PERF.md, "Clearing GEMM's output"). A
+/// product ndarray does not hand to BLAS (a strided operand) goes to matrixmultiply with β = 1
+/// then, which also gives β = 0's bits: its sums start from +0 as well.
+/// matrixmultiply writes A·B directly when β = 0, so the default build calls it as it is.
+///
+/// # Panics
+/// When the shapes do not fit (`a` m×k, `b` k×n, `out` m×n).
+pub fn gemm_into<T: Element>(a: &ArrayView2<T>, b: &ArrayView2<T>, out: &mut Array2<T>) {
+    assert!(
+        a.ncols() == b.nrows() && out.dim() == (a.nrows(), b.ncols()),
+        "gemm: shapes {:?} · {:?} into {:?}",
+        a.shape(),
+        b.shape(),
+        out.shape()
+    );
+    if cfg!(feature = "openblas") && out.len() >= GEMM_CLEAR_MIN_LEN {
+        out.fill(T::zero());
+        general_mat_mul(T::one(), a, b, T::one(), out);
+    } else {
+        general_mat_mul(T::one(), a, b, T::zero(), out);
+    }
+}
+
+/// `a·b` by [`gemm_into`], in a new array on a pooled buffer (hand it back with
+/// `pool::give_array` when done, or let it drop).
+///
+/// # Panics
+/// When the inner dimensions differ.
+pub fn gemm<T: Element>(a: &ArrayView2<T>, b: &ArrayView2<T>) -> Array2<T> {
+    let mut out = pool::array(ndarray::Ix2(a.nrows(), b.ncols()));
+    // `gemm_into` never uses the old values, so stale pooled ones do not matter.
+    gemm_into(a, b, &mut out);
+    out
 }
 
 #[cfg(test)]

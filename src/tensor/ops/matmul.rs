@@ -9,9 +9,7 @@ use super::elementwise::MapActivation;
 use super::Op;
 use crate::tensor::elem::Element;
 use crate::tensor::kernels::{self, Cost};
-use crate::tensor::pool;
 use crate::tensor::{Tensor, Value};
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayD, ArrayView2, Ix2, Zip};
 
 /// ∂L/∂z of `out = act(z)`, `z = x·W + b`, given `g = ∂L/∂out`: the activation's own rule
@@ -85,7 +83,7 @@ impl<T: Element> Tensor<T> {
         let value = {
             let (a, b) = (self.value(), other.value());
             let _p = crate::profile::gemm_scope("matmul", a.shape()[0], a.shape()[1], b.shape()[1]);
-            gemm(view2("matmul", &a), view2("matmul", &b))
+            kernels::gemm(&view2("matmul", &a), &view2("matmul", &b))
         };
         Tensor::from_op(
             value.into_dyn(),
@@ -142,7 +140,7 @@ impl<T: Element> Tensor<T> {
                 xv.shape(),
                 wv.shape()
             );
-            let out = gemm(x2, w2);
+            let out = kernels::gemm(&x2, &w2);
             if let Some(b) = b {
                 let bv = b.value();
                 assert_eq!(
@@ -175,15 +173,6 @@ impl<T: Element> Tensor<T> {
     }
 }
 
-/// `a·b` into a buffer from the [`pool`](crate::tensor::pool), so that the outputs of one step
-/// reuse the previous step's memory.
-pub(crate) fn gemm<T: Element>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
-    let mut out = pool::array(Ix2(a.nrows(), b.ncols()));
-    // β = 0: GEMM overwrites `out` without reading it, so stale pooled values do not matter.
-    general_mat_mul(T::one(), &a, &b, T::zero(), &mut out);
-    out
-}
-
 /// The gradients of `z = x·W + b` from `dz` as plain arrays: `dz·Wᵀ`, `xᵀ·dz` and the column
 /// sums of `dz`, each handed to `give` (which computes it only for an input that needs it).
 /// The same GEMMs and the same blocked sum as the tensor formulas, so the same bits.
@@ -200,13 +189,13 @@ pub(super) fn linear_backward_arrays<T: Element>(
         let wv = w.value();
         let wt = view2("linear", &wv).reversed_axes();
         let _p = crate::profile::gemm_scope("matmul", dz2.nrows(), dz2.ncols(), wt.ncols());
-        Tensor::from_array(gemm(dz2, wt))
+        Tensor::from_array(kernels::gemm(&dz2, &wt))
     });
     give(w, &|| {
         let xv = x.value();
         let xt = view2("linear", &xv).reversed_axes();
         let _p = crate::profile::gemm_scope("matmul", xt.nrows(), xt.ncols(), dz2.ncols());
-        Tensor::from_array(gemm(xt, dz2))
+        Tensor::from_array(kernels::gemm(&xt, &dz2))
     });
     if let Some(b) = b {
         give(b, &|| {
