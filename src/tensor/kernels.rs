@@ -474,8 +474,9 @@ pub fn gemm_into<T: Element>(a: &ArrayView2<T>, b: &ArrayView2<T>, out: &mut Arr
     }
 }
 
-/// `a·b` by [`gemm_into`], in a new array on a pooled buffer (hand it back with
-/// `pool::give_array` when done, or let it drop).
+/// `a·b` by [`gemm_into`], in a new array on a buffer from the calling thread's pool (the
+/// engine's tensors hand theirs back when dropped, so a step's products reuse the last step's
+/// memory).
 ///
 /// # Panics
 /// When the inner dimensions differ.
