@@ -439,9 +439,23 @@ pub fn streaming_fence() {
 }
 
 /// Outputs of at least this many elements are cleared by [`gemm_into`] itself before OpenBLAS
-/// adds the product to them. Below it OpenBLAS's own clearing costs little, and some of its
-/// cores (SkylakeX) have small-matrix kernels that write the product directly when β = 0.
+/// adds the product to them (where it does: [`gemm_clears_output`]). Below it OpenBLAS's own
+/// clearing costs little (PERF.md, "Clearing GEMM's output").
 pub const GEMM_CLEAR_MIN_LEN: usize = 128 * 128;
+
+/// Whether [`gemm_into`] clears large outputs itself: with OpenBLAS, on an x86-64 CPU without
+/// AVX-512 — where it was measured, faster and bit-identical. On an AVX-512 CPU OpenBLAS 0.3.21
+/// has paths taken only for β = 0 (`sgemm_direct` for row-major products, small-matrix kernels
+/// that write A·B directly, an AVX-512 `sgemm_beta` on the SkylakeX cores) whose bits and speed
+/// could not be measured here, so products are handed to it with β = 0 there, as before; the
+/// same on other architectures.
+pub fn gemm_clears_output() -> bool {
+    static CLEARS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CLEARS.get_or_init(|| {
+        cfg!(all(feature = "openblas", target_arch = "x86_64"))
+            && !crate::cpu::CpuFeatures::detect().has_all(&["avx512f"])
+    })
+}
 
 /// `out = a·b`: the one way ferrograd calls GEMM — the engine's products, the GEMM floor and
 /// the hand-written baseline of `analyze performance` all come here, so they share its cost.
@@ -449,12 +463,13 @@ pub const GEMM_CLEAR_MIN_LEN: usize = 128 * 128;
 ///
 /// With OpenBLAS, a GEMM with β = 0 first clears C with a scalar loop (`sgemm_beta`, about one
 /// element a cycle; 12% of a one-thread epoch at batch 32, where the 784×128 weight gradient is
-/// cleared every step) and then adds A·B to it. Clearing C here (a `memset`) and asking
-/// OpenBLAS for C + A·B (β = 1) does the same arithmetic in less time: OpenBLAS adds A·B to a
-/// cleared C either way, so the bits are those of β = 0 (PERF.md, "Clearing GEMM's output"). A
-/// product ndarray does not hand to BLAS (a strided operand) goes to matrixmultiply with β = 1
-/// then, which also gives β = 0's bits: its sums start from +0 as well.
-/// matrixmultiply writes A·B directly when β = 0, so the default build calls it as it is.
+/// cleared every step) and then adds A·B to it. On the CPUs of [`gemm_clears_output`], C is
+/// cleared here instead (a `memset`) and OpenBLAS asked for C + A·B (β = 1): the same
+/// arithmetic in less time — OpenBLAS adds A·B to a cleared C either way, so the bits are those
+/// of β = 0 (PERF.md, "Clearing GEMM's output"). A product ndarray does not hand to BLAS (a
+/// strided operand) goes to matrixmultiply with β = 1 then, which also gives β = 0's bits: its
+/// sums start from +0 as well. matrixmultiply writes A·B directly when β = 0, so the default
+/// build calls it as it is.
 ///
 /// # Panics
 /// When the shapes do not fit (`a` m×k, `b` k×n, `out` m×n).
@@ -466,7 +481,7 @@ pub fn gemm_into<T: Element>(a: &ArrayView2<T>, b: &ArrayView2<T>, out: &mut Arr
         b.shape(),
         out.shape()
     );
-    if cfg!(feature = "openblas") && out.len() >= GEMM_CLEAR_MIN_LEN {
+    if out.len() >= GEMM_CLEAR_MIN_LEN && gemm_clears_output() {
         out.fill(T::zero());
         general_mat_mul(T::one(), a, b, T::one(), out);
     } else {
