@@ -180,6 +180,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn gemm_output_is_cleared_by_ferrograd_only_with_openblas_on_a_cpu_without_avx512() {
+        use crate::tensor::kernels::clears_output_on;
+        let avx512 = |cpu: CpuFeatures| cpu.has_all(&["avx512f"]);
+        assert!(clears_output_on(true, avx512(amd_epyc_zen3())));
+        assert!(clears_output_on(true, avx512(intel_core2_sse())));
+        assert!(!clears_output_on(true, avx512(intel_xeon_avx512())));
+        assert!(!clears_output_on(false, avx512(amd_epyc_zen3())));
+    }
+
+    #[test]
     fn amd_avx2_keeps_zen_and_replaces_generic_cores() {
         let cpu = amd_epyc_zen3();
         assert_eq!(cpu_rank(&cpu), Rank::Avx2);
