@@ -619,18 +619,21 @@ fn gemm_operand<T: ferrograd::Element>(
     layout: usize,
     seed: u64,
 ) -> ndarray::Array2<T> {
-    let mut state = seed | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        match state % 10 {
-            0 => T::zero(),
-            1 => -T::zero(),
-            r => T::of((r as f64 - 5.5) / 3.0 + (state >> 40) as f64 * 1e-7),
-        }
+    let draw = |low, high, seed| {
+        Tensor::<T>::rand_uniform(&[rows, cols], low, high, seed)
+            .value()
+            .to_owned()
+            .into_dimensionality::<ndarray::Ix2>()
+            .expect("2-D")
     };
-    let values = ndarray::Array2::from_shape_simple_fn((rows, cols), &mut next);
+    let mut values = draw(-1.5, 1.5, seed);
+    values.zip_mut_with(&draw(0.0, 1.0, seed ^ 0x5eed), |v, &u| {
+        if u < T::of(0.1) {
+            *v = T::zero();
+        } else if u < T::of(0.2) {
+            *v = -T::zero();
+        }
+    });
     match layout {
         0 => values,
         1 => values
