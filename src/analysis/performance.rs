@@ -132,6 +132,20 @@ pub struct PerfReport {
     /// `floor_gflops / cpu_peak.gflops`: the share of the peak the plain GEMMs reach (a
     /// fallback kernel shows here; NaN when the machine reports no clock).
     pub floor_fraction_of_peak: f64,
+    /// The first layer's forward product (batch × input · input × first hidden width) timed
+    /// on all of OpenBLAS's threads against one: time on one thread / time on all, medians of
+    /// alternating rounds ([`gemm_thread_speedup`]). Close to the thread count when the cores
+    /// are the process's own; close to 1 when the host gives the second core to other work,
+    /// and then the floor, whose products run on all threads, is not a lower bound (PERF.md).
+    /// Measured after every timed epoch; this is the median. `None` with one thread or
+    /// without OpenBLAS.
+    #[serde(default)]
+    pub gemm_thread_speedup: Option<f64>,
+    /// Each timed epoch's [`gemm_thread_speedup`](PerfReport::gemm_thread_speedup), in the
+    /// order of `epoch_seconds` (empty when there is none): the host's state can change
+    /// within a run, and this says which epochs ran on shared cores.
+    #[serde(default)]
+    pub gemm_thread_speedups: Vec<f64>,
     /// The GEMM kernels in use.
     pub blas_core: BlasCore,
     /// How the binary was built.
@@ -189,6 +203,38 @@ pub fn plain_gemm_gflops(m: usize, k: usize, n: usize) -> f64 {
     2.0 * (m * k * n) as f64 * reps as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
+/// Rounds of [`gemm_thread_speedup`], each timing both thread counts.
+const SPEEDUP_ROUNDS: usize = 3;
+
+/// How much faster a plain `m×k · k×n` GEMM runs on all of OpenBLAS's threads than on one:
+/// the median time on one thread over the median on all, alternating three times
+/// (each at least 10 ms), so that both see the same state of a shared machine. OpenBLAS's
+/// thread count is put back before it returns. `None` when OpenBLAS has one thread or the
+/// build has no OpenBLAS.
+pub fn gemm_thread_speedup(m: usize, k: usize, n: usize) -> Option<f64> {
+    let threads = crate::threads::blas_threads();
+    if threads < 2 || crate::threads::blas_backend() != "openblas" {
+        return None;
+    }
+    let (a, b, mut c) = gemm_floor::operands(m, k, n);
+    let mut time = |blas_threads: usize| {
+        crate::threads::set_blas_threads(blas_threads);
+        let (mut reps, start) = (0u32, Instant::now());
+        while start.elapsed().as_secs_f64() < 0.01 || reps < 3 {
+            crate::tensor::kernels::gemm_into(&a.view(), &b.view(), &mut c);
+            reps += 1;
+        }
+        start.elapsed().as_secs_f64() / f64::from(reps)
+    };
+    let (mut one, mut all) = (Vec::new(), Vec::new());
+    for _ in 0..SPEEDUP_ROUNDS {
+        one.push(time(1));
+        all.push(time(threads));
+    }
+    crate::threads::set_blas_threads(threads);
+    Some(median(&one) / median(&all))
+}
+
 /// Runs the measurement (see the module's documentation).
 pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
     let (train, _) = data::load_dataset(opts.dataset, opts.data_dir.as_deref())?;
@@ -219,8 +265,8 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
     handwritten_epoch(&mut hand, &train, &b, opts.lr, 0.9);
     floor.run(&b);
 
-    let (mut auto, mut handt, mut floors, mut phases) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut auto, mut handt, mut floors, mut phases, mut speedups) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // The three take turns every few steps (about 8,192 images, some tens of milliseconds),
     // and which goes first rotates: on a shared machine whose speed drifts over seconds, all
     // see the same conditions. Each system still trains on every batch of the epoch in order.
@@ -242,6 +288,8 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
                 }
             }
         }
+        // Between epochs, so that each epoch's state is known and no epoch pays for it.
+        speedups.extend(gemm_thread_speedup(opts.batch_size, sizes[0], sizes[1]));
         auto.push(p.total());
         phases.push(p);
         handt.push(h);
@@ -311,6 +359,8 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
         floor_gflops,
         floor_fraction_of_peak: floor_gflops / cpu_peak.gflops,
         cpu_peak,
+        gemm_thread_speedup: (!speedups.is_empty()).then(|| median(&speedups)),
+        gemm_thread_speedups: speedups,
         blas_core: crate::blas::current().clone(),
         build: BuildInfo::current(),
     })
