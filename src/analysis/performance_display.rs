@@ -7,8 +7,8 @@ use std::fmt;
 
 /// The report says the cores are shared when the first layer's product gains less than this
 /// share of a thread's worth from each thread after the first: on the 2-core machine PERF.md
-/// measures, 1.14–1.15× when the host gave the second core to other work and 1.67–1.72× when
-/// it did not.
+/// measures, 1.07–1.20× (once 0.79×) in its slow state, when the host's other work shares the
+/// cores, and 1.61–1.72× in its fast state.
 const SHARED_CORES_GAIN_BELOW: f64 = 0.3;
 
 impl PerfReport {
