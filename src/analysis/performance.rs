@@ -132,13 +132,14 @@ pub struct PerfReport {
     /// `floor_gflops / cpu_peak.gflops`: the share of the peak the plain GEMMs reach (a
     /// fallback kernel shows here; NaN when the machine reports no clock).
     pub floor_fraction_of_peak: f64,
-    /// The first layer's forward product (batch × input · input × first hidden width) timed
-    /// on all of OpenBLAS's threads against one: time on one thread / time on all, medians of
+    /// The host's state: a [`SPEEDUP_SHAPE`] product (the default model's first layer at
+    /// batch 128, whatever model is measured, so that OpenBLAS always splits it) timed on all
+    /// of OpenBLAS's threads against one: time on one thread / time on all, medians of
     /// alternating rounds ([`gemm_thread_speedup`]). Close to the thread count when the cores
-    /// are the process's own; close to 1 when the host gives the second core to other work,
-    /// and then the floor, whose products run on all threads, is not a lower bound (PERF.md).
-    /// Measured after every timed epoch; this is the median. `None` with one thread or
-    /// without OpenBLAS.
+    /// are the process's own; close to 1 when other work on the host shares them, and then
+    /// timings move and a floor whose products run on all threads is not a lower bound
+    /// (PERF.md). Measured after every timed epoch; this is the median. `None` with one
+    /// thread or without OpenBLAS.
     #[serde(default)]
     pub gemm_thread_speedup: Option<f64>,
     /// Each timed epoch's [`gemm_thread_speedup`](PerfReport::gemm_thread_speedup), in the
@@ -205,6 +206,12 @@ pub fn plain_gemm_gflops(m: usize, k: usize, n: usize) -> f64 {
 
 /// Rounds of [`gemm_thread_speedup`], each timing both thread counts.
 const SPEEDUP_ROUNDS: usize = 3;
+
+/// `m, k, n` of the product [`PerfReport::gemm_thread_speedup`] times: large enough that
+/// OpenBLAS runs it on all its threads (a small model's own products may run on one, and
+/// would report shared cores on an idle machine), small enough to take well under a
+/// millisecond.
+pub const SPEEDUP_SHAPE: (usize, usize, usize) = (128, 784, 128);
 
 /// How much faster a plain `m×k · k×n` GEMM runs on all of OpenBLAS's threads than on one:
 /// the median time on one thread over the median on all, alternating three times
@@ -289,7 +296,8 @@ pub fn measure(opts: &PerfOptions) -> Result<PerfReport> {
             }
         }
         // Between epochs, so that each epoch's state is known and no epoch pays for it.
-        speedups.extend(gemm_thread_speedup(opts.batch_size, sizes[0], sizes[1]));
+        let (m, k, n) = SPEEDUP_SHAPE;
+        speedups.extend(gemm_thread_speedup(m, k, n));
         auto.push(p.total());
         phases.push(p);
         handt.push(h);

@@ -5,7 +5,7 @@
 use super::performance::PerfReport;
 use std::fmt;
 
-/// The report says the cores are shared when the first layer's product gains less than this
+/// The report says the cores are shared when the reference product gains less than this
 /// share of a thread's worth from each thread after the first: on the 2-core machine PERF.md
 /// measures, 1.07–1.20× (once 0.79×) in its slow state, when the host's other work shares the
 /// cores, and 1.61–1.72× in its fast state.
@@ -53,16 +53,17 @@ impl PerfReport {
             peak.flops_per_cycle
         )?;
         if let Some(speedup) = self.gemm_thread_speedup {
+            let (m, k, n) = super::performance::SPEEDUP_SHAPE;
             write!(
                 f,
-                "the first layer's product on {} threads: {speedup:.2}× one thread",
+                "a {m}×{k}·{k}×{n} GEMM on {} threads: {speedup:.2}× one thread",
                 self.threads
             )?;
             if speedup < 1.0 + SHARED_CORES_GAIN_BELOW * (self.threads as f64 - 1.0) {
                 write!(
                     f,
-                    " — the cores are busy with other work: timings move, and the floor \
-                     (on all threads) is not a lower bound"
+                    " — other work shares the cores: timings move, and a floor whose \
+                     products run on all threads is not a lower bound"
                 )?;
             }
             writeln!(f)?;
