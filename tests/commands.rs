@@ -323,6 +323,59 @@ fn analyze_performance_off_a_terminal_prints_no_progress_only_its_report() {
     );
 }
 
+/// The GEMM's own thread count is the one reported beside the peak and the speedup: with
+/// `OPENBLAS_NUM_THREADS=1` and no `--threads`, rayon has the machine's threads but OpenBLAS
+/// one, and the report says so instead of a two-core peak and a missing speedup.
+#[test]
+fn analyze_performance_reports_the_gemm_threads_openblas_really_has() {
+    let args = [
+        "analyze",
+        "performance",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+    ];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (env, threads) in [(Some("1"), None), (None, Some("2"))] {
+        let mut c = bin();
+        c.env_remove("OMP_NUM_THREADS")
+            .env_remove("OPENBLAS_NUM_THREADS");
+        if let Some(v) = env {
+            c.env("OPENBLAS_NUM_THREADS", v);
+        }
+        if let Some(t) = threads {
+            c.args(["--threads", t]);
+        }
+        let j = c.args(args).arg("--json");
+        let r = json(&run(j).stdout);
+        let gemm_threads = if cfg!(feature = "openblas") && env.is_none() {
+            2
+        } else {
+            1
+        };
+        assert_eq!(r["blas_threads"], gemm_threads, "{env:?} {threads:?}");
+        assert_eq!(r["cpu_peak"]["cores"], gemm_threads.min(cores), "{env:?}");
+        let speedups = r["gemm_thread_speedups"].as_array().unwrap();
+        if gemm_threads == 2 {
+            assert!(r["gemm_thread_speedup"].as_f64().unwrap() > 0.0);
+            assert_eq!(speedups.len(), 1);
+        } else {
+            assert!(r["gemm_thread_speedup"].is_null() && speedups.is_empty());
+        }
+    }
+    if cfg!(feature = "openblas") {
+        let mut c = bin();
+        c.env_remove("OMP_NUM_THREADS")
+            .env("OPENBLAS_NUM_THREADS", "1");
+        let text = String::from_utf8_lossy(&run(c.args(args)).stdout).into_owned();
+        assert!(text.contains("(OpenBLAS: 1)"), "{text}");
+        assert!(text.contains("OpenBLAS runs on one thread"), "{text}");
+    }
+}
+
 #[test]
 fn analyze_performance_on_a_terminal_draws_its_progress_bar_then_the_report() {
     // util-linux's `script` runs the command on a pseudo-terminal (Debian's bsdutils, which is

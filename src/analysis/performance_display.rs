@@ -11,18 +11,35 @@ use std::fmt;
 /// cores, and 1.61–1.72× in its fast state.
 const SHARED_CORES_GAIN_BELOW: f64 = 0.3;
 
+/// `n thing` or `n things`.
+fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 impl PerfReport {
     fn fmt_summary(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sizes: Vec<String> = self.architecture.iter().map(|s| s.to_string()).collect();
+        let threads = if self.blas == "openblas" && self.blas_threads != self.threads {
+            format!(
+                "{} (OpenBLAS: {})",
+                plural(self.threads, "thread"),
+                self.blas_threads
+            )
+        } else {
+            plural(self.threads, "thread")
+        };
         writeln!(
             f,
-            "{} {}, batch {}, {} steps of {} images; {} threads, blas {}",
+            "{} {}, batch {}, {} steps of {} images; {threads}, blas {}",
             self.dataset,
             sizes.join("-"),
             self.batch_size,
             self.steps_per_epoch,
             self.images,
-            self.threads,
             self.blas
         )?;
         writeln!(f, "GEMM kernels: {}", self.blas_core)?;
@@ -43,23 +60,29 @@ impl PerfReport {
         writeln!(
             f,
             "floor GEMM rate {:.1} GFLOP/s = {:.0}% of the peak {:.1} GFLOP/s \
-             ({}: {} cores × {:.0} MHz × {} FLOPs/cycle)",
+             ({}: {} × {:.0} MHz × {} FLOPs/cycle)",
             self.floor_gflops,
             100.0 * self.floor_fraction_of_peak,
             peak.gflops,
             peak.model,
-            peak.cores,
+            plural(peak.cores, "core"),
             peak.mhz,
             peak.flops_per_cycle
         )?;
+        let (m, k, n) = super::performance::SPEEDUP_SHAPE;
         if let Some(speedup) = self.gemm_thread_speedup {
-            let (m, k, n) = super::performance::SPEEDUP_SHAPE;
+            let threads = self.blas_threads;
             write!(
                 f,
-                "a {m}×{k}·{k}×{n} GEMM on {} threads: {speedup:.2}× one thread",
-                self.threads
+                "a {m}×{k}·{k}×{n} GEMM on {threads} threads: {speedup:.2}× one thread"
             )?;
-            if speedup < 1.0 + SHARED_CORES_GAIN_BELOW * (self.threads as f64 - 1.0) {
+            let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+            if threads > cores {
+                write!(
+                    f,
+                    " — more threads than the {cores} cores this process may use"
+                )?;
+            } else if speedup < 1.0 + SHARED_CORES_GAIN_BELOW * (threads as f64 - 1.0) {
                 write!(
                     f,
                     " — other work shares the cores: timings move, and a floor whose \
@@ -67,6 +90,12 @@ impl PerfReport {
                 )?;
             }
             writeln!(f)?;
+        } else if self.blas == "openblas" && self.blas_threads == 1 && self.threads > 1 {
+            writeln!(
+                f,
+                "OpenBLAS runs on one thread (OPENBLAS_NUM_THREADS or OMP_NUM_THREADS in the \
+                 environment?), so no thread speedup was measured"
+            )?;
         }
         Ok(())
     }
