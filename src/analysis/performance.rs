@@ -198,16 +198,21 @@ pub fn handwritten_epoch(
     start.elapsed().as_secs_f64()
 }
 
-/// GFLOP/s of a plain row-major `m×k · k×n` GEMM, timed for at least 50 ms.
-pub fn plain_gemm_gflops(m: usize, k: usize, n: usize) -> f64 {
-    let (a, b, mut c) = gemm_floor::operands(m, k, n);
-    let mut reps = 0u64;
-    let start = Instant::now();
-    while start.elapsed().as_secs_f64() < 0.05 || reps < 3 {
-        crate::tensor::kernels::gemm_into(&a.view(), &b.view(), &mut c);
+/// Seconds per call of `gemm_into(a, b, c)`, repeated for at least `min_seconds` (and 3 calls).
+fn seconds_per_gemm(ops: &mut gemm_floor::Operands, min_seconds: f64) -> f64 {
+    let (a, b, c) = ops;
+    let (mut reps, start) = (0u32, Instant::now());
+    while start.elapsed().as_secs_f64() < min_seconds || reps < 3 {
+        crate::tensor::kernels::gemm_into(&a.view(), &b.view(), c);
         reps += 1;
     }
-    2.0 * (m * k * n) as f64 * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+    start.elapsed().as_secs_f64() / f64::from(reps)
+}
+
+/// GFLOP/s of a plain row-major `m×k · k×n` GEMM, timed for at least 50 ms.
+pub fn plain_gemm_gflops(m: usize, k: usize, n: usize) -> f64 {
+    let seconds = seconds_per_gemm(&mut gemm_floor::operands(m, k, n), 0.05);
+    2.0 * (m * k * n) as f64 / seconds / 1e9
 }
 
 /// Rounds of [`gemm_thread_speedup`], each timing both thread counts.
@@ -222,9 +227,8 @@ pub const SPEEDUP_SHAPE: (usize, usize, usize) = (128, 784, 128);
 /// How much faster a plain `m×k · k×n` GEMM runs on all of OpenBLAS's threads than on one:
 /// after 10 ms of each untimed, the median time on one thread over the median on all,
 /// alternating three times (each at least 10 ms), so that both see the same state of a
-/// shared machine. OpenBLAS's
-/// thread count is put back before it returns. `None` when OpenBLAS has one thread or the
-/// build has no OpenBLAS.
+/// shared machine. OpenBLAS's thread count is put back before it returns. `None` when
+/// OpenBLAS has one thread or the build has no OpenBLAS (whose GEMM has one).
 pub fn gemm_thread_speedup(m: usize, k: usize, n: usize) -> Option<f64> {
     speedup_after_warming(m, k, n, 0.01)
 }
@@ -232,28 +236,23 @@ pub fn gemm_thread_speedup(m: usize, k: usize, n: usize) -> Option<f64> {
 /// [`gemm_thread_speedup`] after `warm` seconds of the product on all threads, untimed.
 fn speedup_after_warming(m: usize, k: usize, n: usize, warm: f64) -> Option<f64> {
     let threads = crate::threads::blas_threads();
-    if threads < 2 || crate::threads::blas_backend() != "openblas" {
+    if threads < 2 {
         return None;
     }
-    let (a, b, mut c) = gemm_floor::operands(m, k, n);
-    let mut time_for = |blas_threads: usize, seconds: f64| {
+    let mut ops = gemm_floor::operands(m, k, n);
+    let mut time = |blas_threads: usize, seconds: f64| {
         crate::threads::set_blas_threads(blas_threads);
-        let (mut reps, start) = (0u32, Instant::now());
-        while start.elapsed().as_secs_f64() < seconds || reps < 3 {
-            crate::tensor::kernels::gemm_into(&a.view(), &b.view(), &mut c);
-            reps += 1;
-        }
-        start.elapsed().as_secs_f64() / f64::from(reps)
+        seconds_per_gemm(&mut ops, seconds)
     };
     // Untimed first, so that the rounds start with both thread counts running.
-    time_for(threads, warm);
-    time_for(1, 0.01);
-    let mut time = |t: usize| time_for(t, 0.01);
+    time(threads, warm);
+    time(1, 0.01);
     let (mut one, mut all) = (Vec::new(), Vec::new());
     for _ in 0..SPEEDUP_ROUNDS {
-        one.push(time(1));
-        all.push(time(threads));
+        one.push(time(1, 0.01));
+        all.push(time(threads, 0.01));
     }
+    // The last round ran on all threads; said again so the contract does not hang on the order.
     crate::threads::set_blas_threads(threads);
     Some(median(&one) / median(&all))
 }

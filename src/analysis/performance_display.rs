@@ -76,7 +76,8 @@ impl PerfReport {
                 f,
                 "a {m}×{k}·{k}×{n} GEMM on {threads} threads: {speedup:.2}× one thread"
             )?;
-            let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+            // The peak counts the GEMM's threads up to the cores this process may use.
+            let cores = self.cpu_peak.cores;
             if threads > cores {
                 write!(
                     f,
