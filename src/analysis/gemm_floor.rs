@@ -5,11 +5,17 @@
 //! faster than its GEMMs alone, so `epoch / floor` measures everything outside GEMM (batch
 //! gathering, elementwise kernels, reductions, allocation, the graph) and a GEMM slowed by a
 //! fallback kernel shows up as a low rate against the CPU's peak instead.
+//!
+//! A step may compute a weight gradient with ferrograd's own kernel instead, the SGD update
+//! fused in ([`crate::optim::PRODUCT_UPDATE_MAX_BATCH`]). So that the floor stays a floor, a
+//! shape that kernel can take is replayed by whichever of the two is faster at it in this
+//! process — the library GEMM or the own kernel storing the plain product.
 
+use crate::optim::PRODUCT_UPDATE_MAX_BATCH;
 use crate::profile;
-use crate::tensor::kernels;
+use crate::tensor::{kernels, short_k};
 use ndarray::Array2;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 /// `m, k, n` of an `m×k · k×n` product.
@@ -32,6 +38,48 @@ pub struct GemmFloor {
     steps: BTreeMap<usize, Vec<(Shape, u64)>>,
     /// One set of operands per shape, allocated once.
     operands: BTreeMap<Shape, Operands>,
+    /// The shapes replayed by ferrograd's own kernel (measured faster than the library's).
+    own: BTreeSet<Shape>,
+}
+
+/// `c = a·b` by ferrograd's own kernel (`a`, `b` row-major), the product the fused update
+/// computes, stored.
+fn own_product((a, b, c): &mut Operands) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    let lhs = short_k::Lhs::new(a.as_slice().expect("row-major"), m, k, k, 1);
+    let out = c.as_slice_mut().expect("row-major");
+    short_k::product(
+        lhs,
+        b.as_slice().expect("row-major"),
+        n,
+        (m, k, n),
+        short_k::Sink::Store(out),
+    );
+}
+
+/// Whether the own kernel computes `ops`' product faster than the library GEMM: the median
+/// of five alternating rounds of twenty calls each, after one untimed call of each.
+fn own_is_faster(ops: &mut Operands) -> bool {
+    let mut time = |own: bool, calls: usize| {
+        let start = Instant::now();
+        for _ in 0..calls {
+            if own {
+                own_product(ops);
+            } else {
+                let (a, b, c) = &mut *ops;
+                kernels::gemm_into(&a.view(), &b.view(), c);
+            }
+        }
+        start.elapsed().as_secs_f64()
+    };
+    time(true, 1);
+    time(false, 1);
+    let (mut own, mut library) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        own.push(time(true, 20));
+        library.push(time(false, 20));
+    }
+    crate::analysis::median(&own) < crate::analysis::median(&library)
 }
 
 impl GemmFloor {
@@ -51,9 +99,14 @@ impl GemmFloor {
             .map(|(shape, calls, _)| (shape, calls))
             .collect();
         for &((m, k, n), _) in &gemms {
-            self.operands
-                .entry((m, k, n))
-                .or_insert_with(|| operands(m, k, n));
+            if self.operands.contains_key(&(m, k, n)) {
+                continue;
+            }
+            let mut ops = operands(m, k, n);
+            if k <= PRODUCT_UPDATE_MAX_BATCH && short_k::available() && own_is_faster(&mut ops) {
+                self.own.insert((m, k, n));
+            }
+            self.operands.insert((m, k, n), ops);
         }
         self.steps.insert(rows, gemms);
     }
@@ -72,9 +125,16 @@ impl GemmFloor {
         let start = Instant::now();
         for b in batches {
             for &(shape, calls) in self.steps.get(&b.len()).map_or(&[][..], |v| v) {
-                let (a, bm, c) = self.operands.get_mut(&shape).expect("recorded shape");
-                for _ in 0..calls {
-                    kernels::gemm_into(&a.view(), &bm.view(), c);
+                let ops = self.operands.get_mut(&shape).expect("recorded shape");
+                if self.own.contains(&shape) {
+                    for _ in 0..calls {
+                        own_product(ops);
+                    }
+                } else {
+                    let (a, bm, c) = ops;
+                    for _ in 0..calls {
+                        kernels::gemm_into(&a.view(), &bm.view(), c);
+                    }
                 }
             }
         }

@@ -7,7 +7,8 @@
 
 use super::elem::Element;
 use super::{kernels, Tensor};
-use std::cell::Cell;
+use ndarray::ArrayView2;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -81,9 +82,17 @@ pub fn enable_grad() -> GradModeGuard {
     set_grad_mode(true)
 }
 
-/// The nodes that lead to `roots` and require a gradient, inputs before outputs.
-fn topological_order<T: Element>(roots: &[Tensor<T>]) -> Vec<Tensor<T>> {
+/// A leaf's gradient `xᵀ·dz` offered whole, before it is formed (`x` the batch, `dz` the
+/// gradient of a linear layer's output), to a handler that may apply it without forming it;
+/// `true` when it did.
+pub(crate) type ProductHandler<'a, T> =
+    &'a mut dyn FnMut(&Tensor<T>, &ArrayView2<T>, &ArrayView2<T>) -> bool;
+
+/// The nodes that lead to `roots` and require a gradient, inputs before outputs, and how many
+/// times each is an input of an op among them.
+fn topological_order<T: Element>(roots: &[Tensor<T>]) -> (Vec<Tensor<T>>, IdMap<usize>) {
     let mut order = Vec::new();
+    let mut uses = IdMap::default();
     let mut seen = IdSet::default();
     // Iterative depth-first search: (node, whether its inputs have been pushed).
     let mut stack: Vec<(Tensor<T>, bool)> = roots
@@ -102,13 +111,16 @@ fn topological_order<T: Element>(roots: &[Tensor<T>]) -> Vec<Tensor<T>> {
         stack.push((node.clone(), true));
         if let Some(op) = &node.0.op {
             op.for_each_input(|input| {
-                if input.requires_grad() && !seen.contains(&input.id()) {
-                    stack.push((input.clone(), false));
+                if input.requires_grad() {
+                    *uses.entry(input.id()).or_insert(0) += 1;
+                    if !seen.contains(&input.id()) {
+                        stack.push((input.clone(), false));
+                    }
                 }
             });
         }
     }
-    order
+    (order, uses)
 }
 
 /// `current + extra`. `current` is handed over by value: when no graph of the gradient is
@@ -135,23 +147,28 @@ fn run_backward<T: Element>(
     wanted: Option<&IdSet>,
     create_graph: bool,
     found: &mut dyn FnMut(&Tensor<T>, Tensor<T>),
+    mut products: Option<ProductHandler<T>>,
 ) {
     let _mode = set_grad_mode(create_graph);
-    let order = topological_order(roots);
-    let mut grads: IdMap<Tensor<T>> =
-        IdMap::with_capacity_and_hasher(order.len(), Default::default());
+    let (order, uses) = topological_order(roots);
+    let grads: RefCell<IdMap<Tensor<T>>> = RefCell::new(IdMap::with_capacity_and_hasher(
+        order.len(),
+        Default::default(),
+    ));
+    let mut grads_now = grads.borrow_mut();
     for (root, seed) in roots.iter().zip(seeds) {
         if !root.requires_grad() {
             continue;
         }
-        let g = match grads.remove(&root.id()) {
+        let g = match grads_now.remove(&root.id()) {
             Some(prev) => accumulate(prev, &seed, !create_graph),
             None => seed,
         };
-        grads.insert(root.id(), g);
+        grads_now.insert(root.id(), g);
     }
+    drop(grads_now);
     for node in order.iter().rev() {
-        let Some(g) = grads.remove(&node.id()) else {
+        let Some(g) = grads.borrow_mut().remove(&node.id()) else {
             continue;
         };
         let is_wanted = match wanted {
@@ -166,20 +183,36 @@ fn run_backward<T: Element>(
             (g, None)
         };
         if let Some(op) = &node.0.op {
-            op.backward(node, for_rule, &mut |input, gi| {
-                assert!(
-                    gi.value().shape() == input.value().shape(),
-                    "backward of {}: gradient shape {:?} differs from its input's {:?}",
-                    op.name(),
-                    gi.shape(),
-                    input.shape()
-                );
-                let total = match grads.remove(&input.id()) {
-                    Some(prev) => accumulate(prev, &gi, !create_graph),
-                    None => gi,
-                };
-                grads.insert(input.id(), total);
-            });
+            // Only a leaf's whole gradient may be applied unformed: one use in the graph, no
+            // share of it from elsewhere, nothing already in `.grad`, and no one asking for it.
+            let mut offer = |w: &Tensor<T>, x: &ArrayView2<T>, dz: &ArrayView2<T>| {
+                wanted.is_none()
+                    && w.is_leaf()
+                    && uses.get(&w.id()) == Some(&1)
+                    && !grads.borrow().contains_key(&w.id())
+                    && w.grad().is_none()
+                    && products.as_mut().is_some_and(|p| p(w, x, dz))
+            };
+            op.backward(
+                node,
+                for_rule,
+                &mut |input, gi| {
+                    assert!(
+                        gi.value().shape() == input.value().shape(),
+                        "backward of {}: gradient shape {:?} differs from its input's {:?}",
+                        op.name(),
+                        gi.shape(),
+                        input.shape()
+                    );
+                    let mut grads = grads.borrow_mut();
+                    let total = match grads.remove(&input.id()) {
+                        Some(prev) => accumulate(prev, &gi, !create_graph),
+                        None => gi,
+                    };
+                    grads.insert(input.id(), total);
+                },
+                &mut offer,
+            );
         }
         if let Some(g) = kept {
             found(node, g);
@@ -239,6 +272,20 @@ impl<T: Element> Tensor<T> {
         create_graph: bool,
         on_leaf: &mut dyn FnMut(&Tensor<T>),
     ) {
+        self.backward_applying(grad, create_graph, on_leaf, None);
+    }
+
+    /// [`backward_then`](Tensor::backward_then), and a leaf whose whole gradient is one
+    /// linear layer's `xᵀ·dz` is first offered to `products` as `(leaf, x, dz)`: when that
+    /// applies it (an optimiser's step straight from the product), the gradient is never
+    /// formed, `.grad` stays empty and `on_leaf` is not called for the leaf.
+    pub(crate) fn backward_applying(
+        &self,
+        grad: &Tensor<T>,
+        create_graph: bool,
+        on_leaf: &mut dyn FnMut(&Tensor<T>),
+        products: Option<ProductHandler<T>>,
+    ) {
         assert_eq!(
             grad.shape(),
             self.shape(),
@@ -260,6 +307,7 @@ impl<T: Element> Tensor<T> {
                 leaf.set_grad(Some(total));
                 on_leaf(leaf);
             },
+            products,
         );
     }
 }
@@ -314,6 +362,7 @@ pub fn grad<T: Element>(
         &mut |node, g| {
             found.insert(node.id(), g);
         },
+        None,
     );
     inputs
         .iter()

@@ -15,6 +15,7 @@ pub mod kernels;
 pub mod ops;
 pub mod pool;
 mod shape;
+pub mod short_k;
 
 use elem::Element;
 use ndarray::{ArcArray, ArrayD, ArrayViewMutD, Dimension, IxDyn};

@@ -182,6 +182,7 @@ pub(super) fn linear_backward_arrays<T: Element>(
     b: Option<&Tensor<T>>,
     dz: &Tensor<T>,
     give: &mut impl FnMut(&Tensor<T>, &dyn Fn() -> Tensor<T>),
+    offer: crate::tensor::graph::ProductHandler<'_, T>,
 ) {
     let dzv = dz.value();
     let dz2 = view2("linear", &dzv);
@@ -191,12 +192,20 @@ pub(super) fn linear_backward_arrays<T: Element>(
         let _p = crate::profile::gemm_scope("matmul", dz2.nrows(), dz2.ncols(), wt.ncols());
         Tensor::from_array(kernels::gemm(&dz2, &wt))
     });
-    give(w, &|| {
+    // The weights' gradient is offered unformed first (an optimiser may apply it straight
+    // from the product); `x`'s gradient above has already read the weights.
+    let taken = w.requires_grad() && {
         let xv = x.value();
-        let xt = view2("linear", &xv).reversed_axes();
-        let _p = crate::profile::gemm_scope("matmul", xt.nrows(), xt.ncols(), dz2.ncols());
-        Tensor::from_array(kernels::gemm(&xt, &dz2))
-    });
+        offer(w, &view2("linear", &xv), &dz2)
+    };
+    if !taken {
+        give(w, &|| {
+            let xv = x.value();
+            let xt = view2("linear", &xv).reversed_axes();
+            let _p = crate::profile::gemm_scope("matmul", xt.nrows(), xt.ncols(), dz2.ncols());
+            Tensor::from_array(kernels::gemm(&xt, &dz2))
+        });
+    }
     if let Some(b) = b {
         give(b, &|| {
             let _p = crate::profile::scope("sum_to");

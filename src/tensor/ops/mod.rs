@@ -187,6 +187,7 @@ impl<T: Element> Op<T> {
         out: &Tensor<T>,
         g: Tensor<T>,
         acc: &mut dyn FnMut(&Tensor<T>, Tensor<T>),
+        offer: crate::tensor::graph::ProductHandler<'_, T>,
     ) {
         let mut give = |x: &Tensor<T>, grad: &dyn Fn() -> Tensor<T>| {
             if x.requires_grad() {
@@ -229,7 +230,7 @@ impl<T: Element> Op<T> {
                 } else {
                     // No graph of the gradient: the same products and sum (same bits) on
                     // the arrays, without building tensors for the transposes.
-                    matmul::linear_backward_arrays(x, w, b.as_ref(), &dz, &mut give);
+                    matmul::linear_backward_arrays(x, w, b.as_ref(), &dz, &mut give, offer);
                 }
             }
             Op::Reshape { x } => give(x, &|| g.reshape(&x.shape())),
