@@ -3,6 +3,9 @@
 //! against the product stored and then `sgd_update_slices` (bit for bit), and training steps
 //! that take the fused path against `backward()` then `step()`, which does not.
 //! The kernel needs x86-64 with AVX2 and FMA; elsewhere these tests check that it is not used.
+//! The fused path is taken only while the library GEMM has one thread, so the tests that train
+//! set OpenBLAS's thread count (a no-op for matrixmultiply) under one lock, and one of them
+//! checks that two OpenBLAS threads turn the path off.
 
 use ferrograd::nn::{Activation, Init, Mlp, Module};
 use ferrograd::optim::{backward_and_step, sgd_update_slices, Optimizer, Sgd};
@@ -110,8 +113,21 @@ proptest! {
     }
 }
 
-/// Calls of the fused update made by `f` (the profiler's `linear_sgd` scope).
-fn fused_calls(f: impl FnOnce()) -> u64 {
+/// Held while a test counts fused calls: OpenBLAS's thread count is global to the process.
+static BLAS_THREADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Whether the fused path is expected at this batch and OpenBLAS thread count.
+fn fuses(batch: usize, blas_threads: usize) -> bool {
+    short_k::available()
+        && batch <= ferrograd::optim::PRODUCT_UPDATE_MAX_BATCH
+        && (blas_threads == 1 || ferrograd::threads::blas_backend() != "openblas")
+}
+
+/// Calls of the fused update made by `f` (the profiler's `linear_sgd` scope), run with
+/// OpenBLAS on `blas_threads` threads.
+fn fused_calls(blas_threads: usize, f: impl FnOnce()) -> u64 {
+    let _lock = BLAS_THREADS.lock().unwrap_or_else(|e| e.into_inner());
+    ferrograd::threads::set_blas_threads(blas_threads);
     profile::set_enabled(true);
     f();
     profile::set_enabled(false);
@@ -124,10 +140,15 @@ fn fused_calls(f: impl FnOnce()) -> u64 {
 /// Steps of `backward_and_step` (which fuses the weights' updates at batch ≤ 32) against
 /// `backward()` then `step()` (which never does): the same parameters to f32 rounding after
 /// several steps, for plain, Nesterov and weight-decayed SGD — and the fused path really
-/// taken, once per layer and step, or not at all at batch 33.
+/// taken, once per layer and step, or not at all at batch 33 or with two OpenBLAS threads.
 #[test]
 fn training_steps_with_the_fused_update_equal_backward_then_step() {
-    for (nesterov, weight_decay, batch) in [(false, 0.0, 32), (true, 1e-3, 17), (false, 5e-4, 33)] {
+    for (nesterov, weight_decay, batch, blas) in [
+        (false, 0.0, 32, 1),
+        (true, 1e-3, 17, 1),
+        (false, 5e-4, 33, 1),
+        (false, 0.0, 32, 2),
+    ] {
         let fused_model = Mlp::<f32>::new(&[20, 16, 24, 3], Activation::Tanh, Init::Xavier, 5);
         let plain_model = fused_model.clone();
         // `clone` shares the tensors; give the second model weights of its own.
@@ -151,7 +172,7 @@ fn training_steps_with_the_fused_update_equal_backward_then_step() {
         let (mut fused_sgd, mut plain_sgd) = (make(), make());
         let (fused_params, plain_params) = (fused_model.parameters(), plain_model.parameters());
         let steps = 5;
-        let calls = fused_calls(|| {
+        let calls = fused_calls(blas, || {
             for step in 0..steps {
                 let x = Tensor::<f32>::rand_normal(&[batch, 20], 0.0, 1.0, 40 + step);
                 let labels: Vec<usize> = (0..batch).map(|i| (i + step as usize) % 3).collect();
@@ -168,13 +189,11 @@ fn training_steps_with_the_fused_update_equal_backward_then_step() {
                 assert!(plain_sgd.step(&plain_params, 0.1));
             }
         });
-        let expected =
-            if batch <= ferrograd::optim::PRODUCT_UPDATE_MAX_BATCH && short_k::available() {
-                3 * steps
-            } else {
-                0
-            };
-        assert_eq!(calls, expected, "batch {batch}: fused updates");
+        let expected = if fuses(batch, blas) { 3 * steps } else { 0 };
+        assert_eq!(
+            calls, expected,
+            "batch {batch}, {blas} BLAS threads: fused updates"
+        );
         for (f, p) in fused_params.iter().zip(&plain_params) {
             assert!(f.grad().is_none(), "a fused step leaves no gradient behind");
             let (f, p) = (f.to_vec(), p.to_vec());
@@ -222,7 +241,7 @@ fn a_weight_with_more_than_one_share_of_gradient_is_not_updated_from_one() {
         let out = if tied { h.linear(&w, None) } else { h };
         let loss = out.cross_entropy(&[0, 1, 2, 3, 4, 5, 6, 7]);
         let mut sgd = Sgd::<f32>::new(0.9);
-        let calls = fused_calls(|| {
+        let calls = fused_calls(1, || {
             if fused {
                 assert!(backward_and_step(
                     &loss,
@@ -250,7 +269,7 @@ fn a_weight_with_more_than_one_share_of_gradient_is_not_updated_from_one() {
     }
     // The control: alone and with no earlier gradient, the same weight is fused.
     let (_, calls) = run(true, false, false);
-    assert_eq!(calls, u64::from(short_k::available()));
+    assert_eq!(calls, u64::from(fuses(8, 1)));
 }
 
 /// A weight the fused update sends to infinity is reported as divergence, as the unfused
@@ -268,7 +287,7 @@ fn an_update_that_overflows_is_reported_by_the_fused_path_too() {
         assert!(loss.item().is_finite(), "the loss itself stays finite");
         let (finite, calls) = {
             let mut finite = true;
-            let calls = fused_calls(|| {
+            let calls = fused_calls(1, || {
                 finite = if fused {
                     backward_and_step(&loss, &params, &mut sgd, 1e10)
                 } else {
@@ -284,6 +303,6 @@ fn an_update_that_overflows_is_reported_by_the_fused_path_too() {
             .to_vec()
             .iter()
             .any(|w| !w.is_finite()));
-        assert_eq!(calls > 0, fused && short_k::available());
+        assert_eq!(calls > 0, fused && fuses(4, 1));
     }
 }

@@ -169,11 +169,15 @@ fn sgd_kernel<T: Element, const NESTEROV: bool>(
 }
 
 /// The largest batch whose weight gradients [`Sgd`] applies straight from the product
-/// ([`Optimizer::step_param_product`]). The kernel runs on one thread: at batch 32 that beat
-/// the library GEMM on both threads followed by the update pass (Fashion-MNIST epoch 0.660,
-/// 0.663 s against 0.686, 0.683 s with OpenBLAS; 0.739, 0.764 against 0.877, 0.947 s with
-/// matrixmultiply), at 64 it lost with OpenBLAS (0.573 against 0.478 s) and at 128 with both
-/// (PERF.md, "The weight gradient and its update in one pass").
+/// ([`Optimizer::step_param_product`]), which it does only when the library's GEMM runs on one
+/// thread (matrixmultiply; OpenBLAS with one thread): the kernel runs on one thread, and
+/// measured here (Fashion-MNIST, batch 32, alternating processes; PERF.md, "The weight
+/// gradient and its update in one pass") it made the epoch 9–12% faster than the library's
+/// product and the update pass with matrixmultiply (0.736–0.761 s against 0.835–0.844 s) and
+/// 17–20% with OpenBLAS on one thread (0.728, 0.735 s against 0.880, 0.907 s), but against
+/// OpenBLAS on two threads it was no faster (0.697, 0.709 s against 0.670 s) and, when other
+/// work shared the cores, far slower (1.521 s against 1.124 s). At batch 64 it gained nothing
+/// with matrixmultiply and lost a fifth with OpenBLAS; at 128 it lost with both.
 pub const PRODUCT_UPDATE_MAX_BATCH: usize = 32;
 
 /// Parameters of at least this many elements are written with streaming stores
@@ -290,8 +294,9 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         });
         finite
     }
-    /// By ferrograd's own kernel ([`short_k`](crate::tensor::short_k)) where it runs: `f32`,
-    /// a batch of at most [`PRODUCT_UPDATE_MAX_BATCH`] rows, contiguous arrays.
+    /// By ferrograd's own kernel ([`short_k`](crate::tensor::short_k)) where it runs and
+    /// pays: `f32`, a batch of at most [`PRODUCT_UPDATE_MAX_BATCH`] rows, a one-thread library
+    /// GEMM, contiguous arrays.
     /// Each block of the gradient is applied from the registers that summed it — the same
     /// sums and the same update arithmetic as forming it and calling `step_param`, so the
     /// same bits — and the gradient is never written to memory nor read back.
@@ -308,6 +313,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         if std::any::TypeId::of::<T>() != std::any::TypeId::of::<f32>()
             || !short_k::available()
             || batch > PRODUCT_UPDATE_MAX_BATCH
+            || crate::threads::blas_threads() > 1
             || dz.nrows() != batch
             || !x.is_standard_layout()
             || !dz.is_standard_layout()
