@@ -20,20 +20,12 @@ pub fn current_threads() -> usize {
 #[cfg(feature = "openblas")]
 extern "C" {
     fn openblas_set_num_threads(n: std::os::raw::c_int);
-    fn openblas_get_num_threads() -> std::os::raw::c_int;
 }
 
 /// OpenBLAS's thread count (1 without the `openblas` feature: matrixmultiply runs on the
 /// calling thread).
 pub fn blas_threads() -> usize {
-    #[cfg(feature = "openblas")]
-    {
-        // SAFETY: a plain getter in OpenBLAS, callable at any time from any thread.
-        let n = unsafe { openblas_get_num_threads() };
-        n.max(1) as usize
-    }
-    #[cfg(not(feature = "openblas"))]
-    1
+    crate::tensor::kernels::gemm_threads()
 }
 
 /// Sets OpenBLAS's thread count (a no-op without the `openblas` feature).

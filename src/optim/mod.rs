@@ -313,7 +313,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         if std::any::TypeId::of::<T>() != std::any::TypeId::of::<f32>()
             || !short_k::available()
             || batch > PRODUCT_UPDATE_MAX_BATCH
-            || crate::threads::blas_threads() > 1
+            || crate::tensor::kernels::gemm_threads() > 1
             || dz.nrows() != batch
             || !x.is_standard_layout()
             || !dz.is_standard_layout()

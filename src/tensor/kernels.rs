@@ -501,6 +501,24 @@ pub fn gemm_into<T: Element>(a: &ArrayView2<T>, b: &ArrayView2<T>, out: &mut Arr
     }
 }
 
+#[cfg(feature = "openblas")]
+extern "C" {
+    fn openblas_get_num_threads() -> std::os::raw::c_int;
+}
+
+/// The threads [`gemm_into`]'s library runs a product on: OpenBLAS's thread count, 1 without
+/// the `openblas` feature (matrixmultiply runs on the calling thread).
+pub fn gemm_threads() -> usize {
+    #[cfg(feature = "openblas")]
+    {
+        // SAFETY: a plain getter in OpenBLAS, callable at any time from any thread.
+        let n = unsafe { openblas_get_num_threads() };
+        n.max(1) as usize
+    }
+    #[cfg(not(feature = "openblas"))]
+    1
+}
+
 /// `a·b` by [`gemm_into`], in a new array on a buffer from the calling thread's pool (the
 /// engine's tensors hand theirs back when dropped, so a step's products reuse the last step's
 /// memory).
