@@ -172,9 +172,9 @@ fn sgd_kernel<T: Element, const NESTEROV: bool>(
 /// ([`Optimizer::step_param_product`]), which it does only when the library's GEMM runs on one
 /// thread (matrixmultiply; OpenBLAS with one thread): the kernel runs on one thread, and
 /// measured here (Fashion-MNIST, batch 32, alternating processes; PERF.md, "The weight
-/// gradient and its update in one pass") it made the epoch 9–12% faster than the library's
-/// product and the update pass with matrixmultiply (0.736–0.761 s against 0.835–0.844 s) and
-/// 17–20% with OpenBLAS on one thread (0.728, 0.735 s against 0.880, 0.907 s), but against
+/// gradient and its update in one pass") it made the epoch 9–13% shorter than the library's
+/// product and the update pass with matrixmultiply (0.747–0.772 s against 0.840–0.864 s) and
+/// 12–16% with OpenBLAS on one thread (0.746–0.754 s against 0.852–0.884 s), but against
 /// OpenBLAS on two threads it was no faster (0.697, 0.709 s against 0.670 s) and, when other
 /// work shared the cores, far slower (1.521 s against 1.124 s). At batch 64 it gained nothing
 /// with matrixmultiply and lost a fifth with OpenBLAS; at 128 it lost with both.
