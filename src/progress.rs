@@ -136,14 +136,22 @@ impl crate::train::Observer for Console {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        // An accuracy is NaN only for an empty set: say so rather than print NaN.
+        let val = if m.val_accuracy.is_nan() {
+            "val: none (--val-fraction 0)".to_string()
+        } else {
+            format!(
+                "val loss {:.4} acc {:6.2}%",
+                m.val_loss,
+                100.0 * m.val_accuracy
+            )
+        };
         println!(
-            "epoch {:>3}/{}  train loss {:.4} acc {:6.2}%  val loss {:.4} acc {:6.2}%  test acc {:6.2}%  lr {:.5}  {:.2}s",
+            "epoch {:>3}/{}  train loss {:.4} acc {:6.2}%  {val}  test acc {:6.2}%  lr {:.5}  {:.2}s",
             m.epoch,
             epochs,
             m.train_loss,
             100.0 * m.train_accuracy,
-            m.val_loss,
-            100.0 * m.val_accuracy,
             100.0 * m.test_accuracy,
             m.lr,
             m.seconds

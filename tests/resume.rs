@@ -187,6 +187,29 @@ fn a_run_whose_outputs_overflow_with_finite_weights_is_a_divergence() {
     diverging_run_keeps_the_good_model("overflow", &[&args[..], &["--lr", "1e6"]].concat());
 }
 
+/// The same without a validation set (`--val-fraction 0`): the test loss decides. Found from
+/// outside: a weight decay of 10³⁸ left finite weights of about ±1.5·10³⁸ whose outputs
+/// overflow, and the run exited 0 and replaced the good model.
+#[test]
+fn without_a_validation_set_outputs_that_overflow_are_a_divergence_too() {
+    let args = [
+        "--epochs",
+        "1",
+        "--val-fraction",
+        "0",
+        "--train-samples",
+        "32",
+        "--batch-size",
+        "32",
+        "--weight-decay",
+        "1e38",
+        "--lr",
+        "10",
+    ];
+    let err = diverging_run_keeps_the_good_model("overflow-no-val", &args);
+    assert!(err.contains("the test loss is NaN"), "{err}");
+}
+
 /// Whatever the learning rate and seed, a run either finishes with a model that `predict`
 /// loads, or fails in one line and leaves the previous model byte for byte — including the
 /// runs whose weights blow up while the loss stays finite (a saturated tanh or sigmoid turns

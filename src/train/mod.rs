@@ -227,10 +227,18 @@ pub fn train_on(
         observer.epoch_done(&m, config.epochs);
         // Every weight can be finite while the outputs overflow (logits of ±inf make the
         // loss NaN): such a model has diverged as surely as a NaN weight, and must not be
-        // checkpointed or saved. The validation set decides, as it decides everything else.
-        if !splits.val.is_empty() && !val_loss.is_finite() {
+        // checkpointed or saved. The validation set decides, as it decides everything else;
+        // without one (`--val-fraction 0`) the test set, which the run evaluates anyway — a
+        // sanity check, not a choice of model.
+        let (set, loss) = if splits.val.is_empty() {
+            ("test", test_loss)
+        } else {
+            ("validation", val_loss)
+        };
+        let has_set = !(splits.val.is_empty() && splits.test.is_empty());
+        if has_set && !loss.is_finite() {
             bail!(
-                "training diverged: the validation loss is {val_loss} after epoch {} of {} (the model's outputs overflow; lower --lr, or use --clip-grad-norm)",
+                "training diverged: the {set} loss is {loss} after epoch {} of {} (the model's outputs overflow; lower --lr, or use --clip-grad-norm)",
                 epoch + 1,
                 config.epochs
             );
