@@ -376,6 +376,36 @@ fn analyze_performance_reports_the_gemm_threads_openblas_really_has() {
     }
 }
 
+/// Training records one thread count and resumes are checked against it, while one OpenBLAS
+/// thread changes the arithmetic (the fused weight update): `OPENBLAS_NUM_THREADS=1` without
+/// `--threads` must not train another model under the same recorded settings. Found from
+/// outside: it did, and a run killed under the variable resumed without it.
+#[test]
+fn training_runs_openblas_on_the_threads_it_records() {
+    let dir = temp_dir("blas-env");
+    let model = |env: Option<&str>| {
+        let mut c = bin();
+        c.env_remove("OMP_NUM_THREADS")
+            .env_remove("OPENBLAS_NUM_THREADS");
+        if let Some(v) = env {
+            c.env("OPENBLAS_NUM_THREADS", v);
+        }
+        let out = dir.join(env.unwrap_or("none"));
+        let o = run(c
+            .args(["train", "--dataset", "digits", "--epochs", "1", "--out"])
+            .arg(&out));
+        let note = String::from_utf8_lossy(&o.stderr).contains("note: OpenBLAS had 1 thread(s)");
+        let bytes = std::fs::read(out.join("models/model_relu_digits.msgpack")).unwrap();
+        (bytes, note)
+    };
+    let (plain, plain_note) = model(None);
+    let (env, env_note) = model(Some("1"));
+    assert!(!plain_note);
+    let multi = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+    assert_eq!(env_note, cfg!(feature = "openblas") && multi);
+    assert!(plain == env, "OPENBLAS_NUM_THREADS=1 trained another model");
+}
+
 #[test]
 fn analyze_performance_on_a_terminal_draws_its_progress_bar_then_the_report() {
     // util-linux's `script` runs the command on a pseudo-terminal (Debian's bsdutils, which is

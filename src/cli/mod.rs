@@ -29,10 +29,30 @@ impl Cli {
     }
 }
 
+/// Makes OpenBLAS run on the training's thread count when the environment
+/// (`OPENBLAS_NUM_THREADS`, `OMP_NUM_THREADS`) set another: a run's results and checkpoint
+/// record one thread count (`threads`), resuming is checked against it, and the step's
+/// arithmetic depends on OpenBLAS's count (one thread takes the fused weight update), so the
+/// recorded count must be the one that ran. Says so on one line.
+fn follow_run_threads() {
+    let (threads, blas) = (
+        rayon::current_num_threads(),
+        ferrograd::threads::blas_threads(),
+    );
+    if ferrograd::threads::blas_backend() == "openblas" && blas != threads {
+        eprintln!(
+            "note: OpenBLAS had {blas} thread(s) from the environment; training runs it on {threads}, as everything else (--threads sets both), so that the results record what ran"
+        );
+        ferrograd::threads::set_blas_threads(threads);
+    }
+}
+
 /// Runs the parsed command; `Err` carries the message the binary prints on one line.
 pub fn run(cli: Cli) -> Result<()> {
     if let Some(t) = cli.threads {
         ferrograd::threads::set_threads(t as usize).map_err(anyhow::Error::msg)?;
+    } else if matches!(cli.command, Command::Train(_) | Command::Compare(_)) {
+        follow_run_threads();
     }
     if !matches!(cli.command, Command::Info { .. }) {
         ferrograd::limits::check_address_space_for_blas()?;
