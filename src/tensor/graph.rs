@@ -88,9 +88,13 @@ pub fn enable_grad() -> GradModeGuard {
 pub(crate) type ProductHandler<'a, T> =
     &'a mut dyn FnMut(&Tensor<T>, &ArrayView2<T>, &ArrayView2<T>) -> bool;
 
-/// The nodes that lead to `roots` and require a gradient, inputs before outputs, and how many
-/// times each is an input of an op among them.
-fn topological_order<T: Element>(roots: &[Tensor<T>]) -> (Vec<Tensor<T>>, IdMap<usize>) {
+/// The nodes that lead to `roots` and require a gradient, inputs before outputs, and — when
+/// `count_uses`, for a pass that may apply a gradient unformed — how many times each is an
+/// input of an op among them (empty otherwise: other passes do not pay for the map).
+fn topological_order<T: Element>(
+    roots: &[Tensor<T>],
+    count_uses: bool,
+) -> (Vec<Tensor<T>>, IdMap<usize>) {
     let mut order = Vec::new();
     let mut uses = IdMap::default();
     let mut seen = IdSet::default();
@@ -112,7 +116,9 @@ fn topological_order<T: Element>(roots: &[Tensor<T>]) -> (Vec<Tensor<T>>, IdMap<
         if let Some(op) = &node.0.op {
             op.for_each_input(|input| {
                 if input.requires_grad() {
-                    *uses.entry(input.id()).or_insert(0) += 1;
+                    if count_uses {
+                        *uses.entry(input.id()).or_insert(0) += 1;
+                    }
                     if !seen.contains(&input.id()) {
                         stack.push((input.clone(), false));
                     }
@@ -150,7 +156,7 @@ fn run_backward<T: Element>(
     mut products: Option<ProductHandler<T>>,
 ) {
     let _mode = set_grad_mode(create_graph);
-    let (order, uses) = topological_order(roots);
+    let (order, uses) = topological_order(roots, products.is_some());
     let grads: RefCell<IdMap<Tensor<T>>> = RefCell::new(IdMap::with_capacity_and_hasher(
         order.len(),
         Default::default(),

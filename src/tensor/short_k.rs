@@ -152,7 +152,7 @@ pub fn product(
     // element of the product, and the outputs are borrowed mutably for the call.
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        avx2::product_rows(a, b, b_row, k, n, 0..m, out, step)
+        avx2::product(a, b, b_row, (m, k, n), out, step)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -165,7 +165,6 @@ pub fn product(
 mod avx2 {
     use super::{Lhs, Out, SgdStep, COLS, ROWS};
     use std::arch::x86_64::*;
-    use std::ops::Range;
 
     /// The update of one element, scalar (the edges) — the same operations as the vector
     /// lanes and as `optim::sgd_update_slices`.
@@ -177,35 +176,31 @@ mod avx2 {
         t.is_finite()
     }
 
-    /// Rows `rows` of the product into `out`: for each panel of 16 columns (its `k`×16 slice
-    /// of `B` stays in L1 meanwhile), register blocks of `ROWS` rows down the range; the columns
-    /// past the last whole panel one element at a time.
+    /// The product into `out`: for each panel of 16 columns (its `k`×16 slice of `B` stays in
+    /// L1 meanwhile), register blocks of `ROWS` rows down `C`; the columns past the last whole
+    /// panel one element at a time.
     ///
     /// # Safety
-    /// The CPU has AVX2 and FMA; `a`, `b` hold every element of these rows' product; `out`
-    /// points to m×n elements (two arrays for the update) of which no one else touches these
-    /// rows.
+    /// The CPU has AVX2 and FMA; `a`, `b` hold every element of the product; `out` points to
+    /// m×n elements (two arrays for the update) that no one else touches meanwhile.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn product_rows(
+    pub(super) unsafe fn product(
         a: Lhs,
         b: &[f32],
         b_row: usize,
-        k: usize,
-        n: usize,
-        rows: Range<usize>,
+        (m, k, n): (usize, usize, usize),
         out: Out,
         step: Option<SgdStep>,
     ) -> bool {
         let mut bad = _mm256_setzero_ps();
         let mut j = 0;
         while j + COLS <= n {
-            let mut i = rows.start;
-            while i + ROWS <= rows.end {
+            let mut i = 0;
+            while i + ROWS <= m {
                 bad = _mm256_or_ps(bad, tile::<ROWS>(a, b, b_row, k, n, i, j, out, step));
                 i += ROWS;
             }
-            while i < rows.end {
+            while i < m {
                 bad = _mm256_or_ps(bad, tile::<1>(a, b, b_row, k, n, i, j, out, step));
                 i += 1;
             }
@@ -213,7 +208,7 @@ mod avx2 {
         }
         let mut finite = _mm256_movemask_ps(bad) == 0;
         let (ap, bp) = (a.data.as_ptr(), b.as_ptr());
-        for i in rows {
+        for i in 0..m {
             for j in j..n {
                 let mut g = 0.0f32;
                 for l in 0..k {
