@@ -531,18 +531,19 @@ fn sgd_scalar_reference<T: ferrograd::Element>(
     }
 }
 
-/// `sgd_update_slices` on a window of a longer buffer, against the scalar reference: same bits
-/// for θ and v, the same finiteness, and nothing outside the window written.
+/// `sgd_update_slices` — or, with `split`, `sgd_update_split` always split over the GEMM
+/// threads (where there are two) — on a window of a longer buffer, against the scalar
+/// reference: same bits for θ and v, the same finiteness, and nothing outside the window
+/// written.
 #[allow(clippy::too_many_arguments)]
 fn check_sgd_slices<T: ferrograd::Element>(
     len: usize,
     offset: usize,
     seed: u64,
-    mu: f64,
-    wd: f64,
-    lr: f64,
+    (mu, wd, lr): (f64, f64, f64),
     nesterov: bool,
     bad: Option<(usize, f64)>,
+    split: bool,
 ) -> Result<(), proptest::test_runner::TestCaseError> {
     let total = offset + len + 7;
     let fill = |s: u64| Tensor::<T>::rand_normal(&[total], 0.0, 1.0, s).to_vec();
@@ -553,15 +554,13 @@ fn check_sgd_slices<T: ferrograd::Element>(
     }
     let (mut t_ref, mut v_ref) = (theta.clone(), v.clone());
     let w = offset..offset + len;
-    let finite = ferrograd::optim::sgd_update_slices(
-        &mut theta[w.clone()],
-        &mut v[w.clone()],
-        &g[w.clone()],
-        mu,
-        wd,
-        lr,
-        nesterov,
-    );
+    let (t_w, v_w, g_w) = (&mut theta[w.clone()], &mut v[w.clone()], &g[w.clone()]);
+    let finite = if split {
+        let choice = ferrograd::tensor::split::SplitChoice::fixed(true);
+        ferrograd::optim::sgd_update_split(t_w, v_w, g_w, mu, wd, lr, nesterov, &choice)
+    } else {
+        ferrograd::optim::sgd_update_slices(t_w, v_w, g_w, mu, wd, lr, nesterov)
+    };
     let c = (T::of(mu), T::of(wd), T::of(lr));
     sgd_scalar_reference(
         &mut t_ref[w.clone()],
@@ -602,9 +601,33 @@ proptest::proptest! {
     ) {
         let len = len + extra;
         if double {
-            check_sgd_slices::<f64>(len, offset, seed, mu, wd, lr, nesterov, bad)?;
+            check_sgd_slices::<f64>(len, offset, seed, (mu, wd, lr), nesterov, bad, false)?;
         } else {
-            check_sgd_slices::<f32>(len, offset, seed, mu, wd, lr, nesterov, bad)?;
+            check_sgd_slices::<f32>(len, offset, seed, (mu, wd, lr), nesterov, bad, false)?;
+        }
+    }
+
+    /// The update split over OpenBLAS's threads (`sgd_update_split`, always splitting; on one
+    /// thread or without OpenBLAS it runs whole): the same bits as the scalar formula at the
+    /// lengths of weight matrices, whatever the split points, a bad value in either piece
+    /// reported.
+    #[test]
+    fn split_sgd_update_matches_the_scalar_formula_bit_for_bit(
+        len in proptest::sample::select(vec![8191usize, 8192, 16_384, 100_352]),
+        extra in 0usize..40,
+        offset in 0usize..40,
+        seed in 0u64..1000,
+        mu in 0.0f64..0.99,
+        wd in proptest::sample::select(vec![0.0, 5e-4]),
+        nesterov: bool,
+        double: bool,
+        bad in proptest::option::of((0usize..100_400, proptest::sample::select(vec![f64::NAN, f64::INFINITY]))),
+    ) {
+        let (len, c) = (len + extra, (mu, wd, 0.05));
+        if double {
+            check_sgd_slices::<f64>(len, offset, seed, c, nesterov, bad, true)?;
+        } else {
+            check_sgd_slices::<f32>(len, offset, seed, c, nesterov, bad, true)?;
         }
     }
 }

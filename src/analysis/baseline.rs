@@ -4,6 +4,7 @@
 
 use crate::nn::{Activation, Mlp};
 use crate::tensor::ops::activation::{Function, Visit};
+use crate::tensor::split::SplitChoice;
 use crate::tensor::{kernels, pool};
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 
@@ -14,25 +15,27 @@ pub struct HandwrittenMlp {
     biases: Vec<Array1<f32>>,
     weight_velocity: Vec<Array2<f32>>,
     bias_velocity: Vec<Array1<f32>>,
+    /// Whether this step's weight updates run split over the GEMM threads.
+    split: SplitChoice,
     activation: Activation,
 }
 
-/// SGD with momentum and weight decay, one pass: the optimiser's own kernel
-/// ([`sgd_update_slices`](crate::optim::sgd_update_slices)), so that the comparison measures
-/// the graph and not a different update loop (the kernel's streaming stores made the update
-/// several times faster; a plain loop here would credit that to autograd).
+/// SGD with momentum and weight decay, one pass: the optimiser's own kernel, split over the
+/// GEMM threads where that is faster ([`sgd_update_split`](crate::optim::sgd_update_split)),
+/// so that the comparison measures the graph and not a different update loop (the kernel's
+/// streaming stores made the update several times faster; a plain loop here would credit that
+/// to autograd).
 fn sgd_update<D: ndarray::Dimension>(
     y: &mut ndarray::Array<f32, D>,
     v: &mut ndarray::Array<f32, D>,
     g: &ndarray::Array<f32, D>,
-    lr: f32,
-    momentum: f32,
-    weight_decay: f32,
+    (lr, momentum, weight_decay): (f32, f32, f32),
+    choice: &SplitChoice,
 ) {
     match (y.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
         (Some(y), Some(v), Some(g)) => {
             let (mu, wd, lr) = (momentum as f64, weight_decay as f64, lr as f64);
-            crate::optim::sgd_update_slices(y, v, g, mu, wd, lr, false);
+            crate::optim::sgd_update_split(y, v, g, mu, wd, lr, false, choice);
         }
         // A gradient in another memory order (never made by `step`): the same formula.
         _ => Zip::from(y).and(v).and(g).for_each(|y, v, &g| {
@@ -88,6 +91,7 @@ impl HandwrittenMlp {
         HandwrittenMlp {
             weight_velocity: weights.iter().map(|w| Array2::zeros(w.raw_dim())).collect(),
             bias_velocity: biases.iter().map(|b| Array1::zeros(b.raw_dim())).collect(),
+            split: SplitChoice::default(),
             weights,
             biases,
             activation: mlp.activation,
@@ -108,6 +112,7 @@ impl HandwrittenMlp {
         momentum: f32,
         weight_decay: f32,
     ) -> f32 {
+        self.split.begin_cycle();
         let layers = self.weights.len();
         let n = x.nrows();
         // Forward, keeping every layer's output for the backward pass.
@@ -159,22 +164,21 @@ impl HandwrittenMlp {
                 self.activation.visit(TimesDerivative(&mut gh, z, h));
                 pool::give_array(std::mem::replace(&mut g, gh));
             }
+            let coefficients = (lr, momentum, weight_decay);
             sgd_update(
                 &mut self.weights[l],
                 &mut self.weight_velocity[l],
                 &gw,
-                lr,
-                momentum,
-                weight_decay,
+                coefficients,
+                &self.split,
             );
             pool::give_array(gw);
             sgd_update(
                 &mut self.biases[l],
                 &mut self.bias_velocity[l],
                 &gb,
-                lr,
-                momentum,
-                weight_decay,
+                coefficients,
+                &self.split,
             );
         }
         // Back to the pool, as the engine's tensors go when the graph is dropped: both sides

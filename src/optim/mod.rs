@@ -3,9 +3,11 @@
 
 use crate::tensor::elem::Element;
 use crate::tensor::kernels::{copy_streaming, streaming_fence};
+use crate::tensor::split::{Disjoint, SplitChoice};
 use crate::Tensor;
 use ndarray::{ArrayD, ArrayView2, Zip};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What an optimiser must remember between steps: how many steps it has taken (an integer,
 /// exact for any run length; Adam's bias correction depends on it) and its buffers.
@@ -85,6 +87,8 @@ pub struct Sgd<T: Element = f32> {
     pub weight_decay: f64,
     steps: u64,
     velocity: Vec<ArrayD<T>>,
+    /// Whether this step's large updates run split over the GEMM threads.
+    split: SplitChoice,
 }
 
 impl<T: Element> Sgd<T> {
@@ -96,6 +100,7 @@ impl<T: Element> Sgd<T> {
             weight_decay: 0.0,
             steps: 0,
             velocity: Vec::new(),
+            split: SplitChoice::default(),
         }
     }
 }
@@ -229,6 +234,52 @@ pub fn sgd_update_slices<T: Element>(
     }
 }
 
+/// Elements in a piece of a split update: a cache line of `f32`, so that two threads never
+/// write one line.
+const SPLIT_GRAIN: usize = 16;
+
+/// Parameters shorter than this are updated on the calling thread whatever the step chose:
+/// handing a piece to another thread costs a few microseconds, as much as updating a few
+/// thousand elements.
+pub const SPLIT_MIN_LEN: usize = 8192;
+
+/// [`sgd_update_slices`], run on the calling thread or, for a parameter of at least
+/// [`SPLIT_MIN_LEN`] elements, split over the GEMM library's waiting threads as the step's
+/// `choice` says ([`SplitChoice`]): the same arithmetic on every element either way, so the
+/// same bits.
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_update_split<T: Element>(
+    theta: &mut [T],
+    v: &mut [T],
+    g: &[T],
+    momentum: f64,
+    weight_decay: f64,
+    lr: f64,
+    nesterov: bool,
+    choice: &SplitChoice,
+) -> bool {
+    let len = theta.len();
+    if len < SPLIT_MIN_LEN {
+        return sgd_update_slices(theta, v, g, momentum, weight_decay, lr, nesterov);
+    }
+    assert!(
+        v.len() == len && g.len() == len,
+        "sgd_update_split: lengths {len}, {}, {} differ",
+        v.len(),
+        g.len()
+    );
+    let finite = AtomicBool::new(true);
+    let (theta, v) = (Disjoint::new(theta), Disjoint::new(v));
+    choice.run(len, SPLIT_GRAIN, &|r| {
+        // SAFETY: each piece takes its own range of the parameter and its velocity.
+        let (t, v) = unsafe { (theta.range(r.clone()), v.range(r.clone())) };
+        if !sgd_update_slices(t, v, &g[r], momentum, weight_decay, lr, nesterov) {
+            finite.store(false, Ordering::Relaxed);
+        }
+    });
+    finite.into_inner()
+}
+
 /// [`sgd_kernel`] with the parameters streamed out block by block ([`copy_streaming`]; short
 /// slices by the plain kernel).
 fn sgd_streaming<T: Element, const NESTEROV: bool>(
@@ -265,11 +316,13 @@ fn sgd_streaming<T: Element, const NESTEROV: bool>(
 impl<T: Element> Optimizer<T> for Sgd<T> {
     fn begin_step(&mut self) {
         self.steps += 1;
+        self.split.begin_cycle();
     }
     fn step_param(&mut self, index: usize, p: &Tensor<T>, lr: f64) -> bool {
         let Some(g) = p.grad() else { return true };
         let (momentum, weight_decay, nesterov) = (self.momentum, self.weight_decay, self.nesterov);
         let v = slot(&mut self.velocity, index, p);
+        let choice = &self.split;
         let g = g.value();
         let mut finite = true;
         p.update(|mut theta| {
@@ -277,7 +330,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
             // (always, for parameters), in the streaming kernel.
             finite = match (theta.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
                 (Some(t), Some(v), Some(g)) => {
-                    sgd_update_slices(t, v, g, momentum, weight_decay, lr, nesterov)
+                    sgd_update_split(t, v, g, momentum, weight_decay, lr, nesterov, choice)
                 }
                 _ => {
                     let c = SgdCoefficients::new(momentum, weight_decay, lr);

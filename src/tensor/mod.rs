@@ -16,6 +16,7 @@ pub mod ops;
 pub mod pool;
 mod shape;
 pub mod short_k;
+pub mod split;
 
 use elem::Element;
 use ndarray::{ArcArray, ArrayD, ArrayViewMutD, Dimension, IxDyn};
