@@ -270,10 +270,23 @@ pub fn sgd_update_split<T: Element>(
     );
     let finite = AtomicBool::new(true);
     let (theta, v) = (Disjoint::new(theta), Disjoint::new(v));
+    let c = SgdCoefficients::new(momentum, weight_decay, lr);
+    // Plain stores only when splitting is the settled way, not in a probe of it: where the
+    // probe loses, the host makes lines passed between the cores dear, and lines left in the
+    // other core's cache by plain stores would have to come back after the probe.
+    let split = choice.splitting() && choice.prefers_split();
     choice.run(len, SPLIT_GRAIN, &|r| {
         // SAFETY: each piece takes its own range of the parameter and its velocity.
         let (t, v) = unsafe { (theta.range(r.clone()), v.range(r.clone())) };
-        if !sgd_update_slices(t, v, &g[r], momentum, weight_decay, lr, nesterov) {
+        // Split, each core writes its half with plain stores and keeps it in its cache for
+        // the next forward product (measured faster than streaming it out: PERF.md, "The
+        // update and the clear on OpenBLAS's threads"); whole, the streaming kernel.
+        let ok = match (split, nesterov) {
+            (true, true) => sgd_kernel::<T, true>(t, v, &g[r], c),
+            (true, false) => sgd_kernel::<T, false>(t, v, &g[r], c),
+            (false, _) => sgd_update_slices(t, v, &g[r], momentum, weight_decay, lr, nesterov),
+        };
+        if !ok {
             finite.store(false, Ordering::Relaxed);
         }
     });

@@ -524,7 +524,7 @@ pub fn gemm_threads() -> usize {
 /// those threads and read by the update, so its lines sit in both cores' caches; cleared from
 /// one core, each line must first be taken from the other. Split, each core clears half.
 /// Measured (PERF.md, "The update and the clear on OpenBLAS's threads"): batch-32 epochs 4–6%
-/// shorter with the cores to ourselves, 6–11% when the host shared them.
+/// shorter with the cores to ourselves, 10–12% when the host shared them.
 fn clear<T: Element>(out: &mut Array2<T>) {
     match out.as_slice_mut() {
         Some(s) => {

@@ -10,11 +10,13 @@
 //! it cuts a range into pieces and runs one on the calling thread, the others on the workers
 //! that are already spinning, so handing them work costs no wake-up.
 //!
-//! Whether that pays depends on the host: measured here (PERF.md, "The update on OpenBLAS's
-//! threads"), it shortened batch-32 epochs by 7% when both cores were ours and lengthened them
-//! by 5–13% when the host shared the second core. A split changes where each element is
-//! computed, never how, so the choice can follow the clock without changing a bit:
-//! [`SplitChoice`] times both ways as a job recurs and takes the faster.
+//! Whether that pays depends on the host (PERF.md, "The update and the clear on OpenBLAS's
+//! threads"). With both cores ours, splitting the update and the clear of GEMM's outputs made
+//! batch-32 epochs 13–17% shorter. When the host shared the second core, a split update made
+//! the epoch longer although the update itself finished sooner: the steps after it paid, for
+//! cache lines passed between cores that the host had made dear. A split changes where each
+//! element is computed, never how, so the choice can follow the clock without changing a bit:
+//! [`SplitChoice`] times whole steps both ways and keeps the faster.
 //!
 //! `blas_level1_thread` is not a documented interface. Its signature is GotoBLAS's and has not
 //! changed, but the `mode` code for single-precision reals has (0 before OpenBLAS's bfloat16
@@ -98,9 +100,15 @@ impl<'a, T> Disjoint<'a, T> {
     }
 }
 
-/// Every this many cycles [`SplitChoice`] runs the way it currently finds slower, so that a
-/// change in the host (the second core shared or freed) is noticed within a few dozen cycles.
-const PROBE_EVERY: u64 = 16;
+/// Every this many cycles [`SplitChoice`] runs [`PROBE_LEN`] cycles the way it currently finds
+/// slower, so that a change in the host (the second core shared or freed) is noticed within a
+/// few hundred cycles.
+const PROBE_EVERY: u64 = 64;
+
+/// Cycles in a probe. The first cycle after a change of way is never timed: it pays for moving
+/// the data the other way left in the other core's cache, which a way that stays does not pay
+/// (timing single-cycle probes favoured whichever way was in place).
+const PROBE_LEN: u64 = 4;
 
 /// Weight of the newest cycle in each way's moving average.
 const NEWEST_WEIGHT: f64 = 0.25;
@@ -111,7 +119,8 @@ const OUTLIER: f64 = 2.0;
 
 /// Whether a recurring cycle of work — a training step — runs its splittable jobs on the
 /// calling thread or split by [`on_gemm_threads`], chosen by the cycle's own duration: the
-/// way with the shorter moving average, the other tried every 16th cycle.
+/// way with the shorter moving average, the other tried for four cycles in every 64 (the
+/// first cycle after a change of way not timed).
 ///
 /// The whole cycle is timed, not the split job alone: when the host shares the second core,
 /// a split update finishes sooner yet the step takes longer (measured here: the 784×128
@@ -164,12 +173,17 @@ impl SplitChoice {
             return;
         }
         self.cycles += 1;
-        self.split_now = match (self.serial, self.split) {
+        let way = match (self.serial, self.split) {
             (None, _) => false,
             (_, None) => true,
-            (Some(serial), Some(split)) => (split < serial) != (self.cycles % PROBE_EVERY == 0),
+            (Some(serial), Some(split)) => {
+                (split < serial) != (self.cycles % PROBE_EVERY < PROBE_LEN)
+            }
         };
-        self.started = Some(now);
+        // Timed only when the last cycle went the same way (see `PROBE_LEN`).
+        let steady = way == self.split_now && self.cycles > 1;
+        self.split_now = way;
+        self.started = steady.then_some(now);
     }
 
     /// Runs `f` over `0..len` the way this cycle chose ([`on_gemm_threads`] or the calling
@@ -182,6 +196,11 @@ impl SplitChoice {
         }
     }
 
+    /// Whether this cycle splits its jobs.
+    pub fn splitting(&self) -> bool {
+        self.split_now
+    }
+
     /// Whether the cycles that are not probes now split (for tests and reports).
     pub fn prefers_split(&self) -> bool {
         matches!((self.serial, self.split), (Some(s), Some(p)) if p < s)
@@ -192,7 +211,6 @@ impl SplitChoice {
 mod blas {
     use super::Job;
     use std::ffi::{c_char, c_int, c_void};
-    use std::ops::Range;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Mutex, OnceLock};
 
@@ -264,34 +282,9 @@ mod blas {
 
     /// Pieces seen by the probe: the address each piece's `a` pointed at and its length.
     static PROBE_SEEN: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
-    /// The `c` argument the probe passes; a piece that sees another did not get the arguments
-    /// where this signature puts them, and must not touch anything.
+    /// Non-zero while the probe runs: the `c` argument it passes (a piece that sees another
+    /// did not get the arguments where this signature puts them, and must touch nothing).
     static PROBE_TOKEN: AtomicUsize = AtomicUsize::new(0);
-
-    extern "C" fn probe_piece(
-        m: isize,
-        _n: isize,
-        _k: isize,
-        _alpha: f32,
-        a: *mut c_void,
-        _lda: isize,
-        _b: *mut c_void,
-        _ldb: isize,
-        c: *mut c_void,
-        _ldc: isize,
-        _sb: *mut c_void,
-    ) -> c_int {
-        let seen = if c as usize == PROBE_TOKEN.load(Ordering::SeqCst) {
-            (a as usize, m.max(0) as usize)
-        } else {
-            (usize::MAX, 0)
-        };
-        PROBE_SEEN
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(seen);
-        0
-    }
 
     /// Runs a job of `UNITS` units on two threads in `mode` and checks that its pieces cover
     /// the units once, at addresses one scale apart; `Some` with that scale if they do.
@@ -315,10 +308,11 @@ mod blas {
                 1,
                 token as *mut c_void,
                 0,
-                probe_piece as Piece as *const c_void,
+                piece as Piece as *const c_void,
                 2,
             );
         }
+        PROBE_TOKEN.store(0, Ordering::SeqCst);
         let mut seen = std::mem::take(&mut *PROBE_SEEN.lock().unwrap_or_else(|e| e.into_inner()));
         seen.sort_unstable();
         let (first_len, second_at) = match seen[..] {
@@ -337,6 +331,8 @@ mod blas {
         panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
     }
 
+    /// Called by OpenBLAS once a piece, for the probe (`c` is the probe's token: only
+    /// recorded) and for jobs (`c` is a `Shared`).
     extern "C" fn piece(
         m: isize,
         _n: isize,
@@ -350,11 +346,28 @@ mod blas {
         _ldc: isize,
         _sb: *mut c_void,
     ) -> c_int {
-        // SAFETY: `c` is the `Shared` that `run` keeps alive until every piece has returned.
+        let (at, units) = (a as usize, m.max(0) as usize);
+        let token = PROBE_TOKEN.load(Ordering::SeqCst);
+        if token != 0 {
+            // A piece of the probe (which runs before any job can: jobs wait for `entry`):
+            // record what arrived — another `c` means arguments not where this signature
+            // puts them — and touch nothing.
+            let seen = if c as usize == token {
+                (at, units)
+            } else {
+                (usize::MAX, 0)
+            };
+            PROBE_SEEN
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(seen);
+            return 0;
+        }
+        // SAFETY: outside the probe `c` is the `Shared` that `run` keeps alive until every
+        // piece has returned.
         let job = unsafe { &*(c as *const Shared) };
-        let first = a as usize / job.scale;
-        let units: Range<usize> = first..first + m.max(0) as usize;
-        let range = (units.start * job.grain).min(job.len)..(units.end * job.grain).min(job.len);
+        let first = at / job.scale;
+        let range = (first * job.grain).min(job.len)..((first + units) * job.grain).min(job.len);
         let run = std::panic::AssertUnwindSafe(|| (job.f)(range));
         if let Err(p) = std::panic::catch_unwind(run) {
             *job.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
@@ -441,25 +454,53 @@ mod tests {
         assert!(caught.is_err());
     }
 
-    /// Both ways are timed, the faster kept, the slower still tried every `PROBE_EVERY`th
-    /// cycle; with no second GEMM thread, never split.
+    /// Runs `cycles` cycles of `choice`, each sleeping `cost(way, previous way)` µs;
+    /// returns the ways taken.
+    fn drive(
+        choice: &mut SplitChoice,
+        cycles: usize,
+        cost: impl Fn(bool, bool) -> u64,
+    ) -> Vec<bool> {
+        let mut ways = Vec::new();
+        let mut previous = false;
+        for _ in 0..cycles {
+            choice.begin_cycle();
+            let way = choice.split_now;
+            ways.push(way);
+            std::thread::sleep(std::time::Duration::from_micros(cost(way, previous)));
+            previous = way;
+        }
+        ways
+    }
+
+    /// Both ways are timed, the faster kept, the slower still tried four cycles in 64; with
+    /// no second GEMM thread, never split.
     #[test]
     fn the_choice_follows_the_faster_way_and_keeps_probing() {
         let mut choice = SplitChoice::default();
-        let mut ways = Vec::new();
-        for _ in 0..200 {
-            choice.begin_cycle();
-            ways.push(choice.split_now);
-            // A split cycle is made the slow one.
-            let pause = if choice.split_now { 400 } else { 50 };
-            std::thread::sleep(std::time::Duration::from_micros(pause));
-        }
+        let ways = drive(&mut choice, 320, |split, _| if split { 600 } else { 100 });
         if splits(usize::MAX, 1) {
             assert!(!choice.prefers_split());
-            let split_late = ways[100..].iter().filter(|&&s| s).count();
-            assert!((4..=10).contains(&split_late), "{split_late} of 100 split");
+            let split_late = ways[64..].iter().filter(|&&s| s).count();
+            assert!((14..=20).contains(&split_late), "{split_late} of 256 split");
         } else {
             assert!(ways.iter().all(|&s| !s));
+        }
+    }
+
+    /// A change of way that makes the next cycle slow (data left in the other core's cache)
+    /// does not keep the choice on the slower way it started with.
+    #[test]
+    fn the_cost_of_changing_ways_does_not_decide() {
+        let mut choice = SplitChoice::default();
+        let cost = |split: bool, previous: bool| {
+            let steady = if split { 100 } else { 400 };
+            steady + if split != previous { 3000 } else { 0 }
+        };
+        let ways = drive(&mut choice, 200, cost);
+        if splits(usize::MAX, 1) {
+            assert!(choice.prefers_split());
+            assert!(ways[100..].iter().filter(|&&s| s).count() >= 90);
         }
     }
 
