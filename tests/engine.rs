@@ -607,10 +607,10 @@ proptest::proptest! {
         }
     }
 
-    /// The update split over OpenBLAS's threads (`sgd_update_split`, always splitting; on one
-    /// thread or without OpenBLAS it runs whole): the same bits as the scalar formula at the
-    /// lengths of weight matrices, whatever the split points, a bad value in either piece
-    /// reported.
+    /// The update split over OpenBLAS's threads (`sgd_update_split`, always splitting, each
+    /// piece with plain stores as when splitting is settled; on one thread or without
+    /// OpenBLAS it runs whole): the same bits as the scalar formula at the lengths of weight
+    /// matrices, whatever the split points, a bad value in either piece reported.
     #[test]
     fn split_sgd_update_matches_the_scalar_formula_bit_for_bit(
         len in proptest::sample::select(vec![8191usize, 8192, 16_384, 100_352]),

@@ -140,8 +140,8 @@ pub struct SplitChoice {
 }
 
 impl SplitChoice {
-    /// A choice that always splits (`true`) or never (`false`), where splitting is possible:
-    /// for comparing the two ways.
+    /// A choice that always splits (`true`: the settled way, so split updates store plainly)
+    /// or never (`false`), where splitting is possible: for comparing the two ways.
     pub fn fixed(split: bool) -> Self {
         SplitChoice {
             fixed: Some(split),
@@ -203,7 +203,10 @@ impl SplitChoice {
 
     /// Whether the cycles that are not probes now split (for tests and reports).
     pub fn prefers_split(&self) -> bool {
-        matches!((self.serial, self.split), (Some(s), Some(p)) if p < s)
+        match self.fixed {
+            Some(way) => way && self.split_now,
+            None => matches!((self.serial, self.split), (Some(s), Some(p)) if p < s),
+        }
     }
 }
 
