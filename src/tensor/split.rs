@@ -129,8 +129,8 @@ const OUTLIER: f64 = 2.0;
 /// thread computes an element, never how, so results do not depend on it.
 #[derive(Clone, Debug, Default)]
 pub struct SplitChoice {
-    /// `Some(way)`: always that way, no timing.
-    fixed: Option<bool>,
+    /// Set by [`SplitChoice::fixed`]: `split_now` never changes, nothing is timed.
+    fixed: bool,
     cycles: u64,
     split_now: bool,
     started: Option<Instant>,
@@ -144,7 +144,7 @@ impl SplitChoice {
     /// or never (`false`), where splitting is possible: for comparing the two ways.
     pub fn fixed(split: bool) -> Self {
         SplitChoice {
-            fixed: Some(split),
+            fixed: true,
             split_now: split && splits(usize::MAX, 1),
             ..SplitChoice::default()
         }
@@ -152,7 +152,7 @@ impl SplitChoice {
 
     /// Ends the last cycle (timing it) and starts the next, choosing its way.
     pub fn begin_cycle(&mut self) {
-        if self.fixed.is_some() {
+        if self.fixed {
             return;
         }
         let now = Instant::now();
@@ -203,10 +203,10 @@ impl SplitChoice {
 
     /// Whether the cycles that are not probes now split (for tests and reports).
     pub fn prefers_split(&self) -> bool {
-        match self.fixed {
-            Some(way) => way && self.split_now,
-            None => matches!((self.serial, self.split), (Some(s), Some(p)) if p < s),
+        if self.fixed {
+            return self.split_now;
         }
+        matches!((self.serial, self.split), (Some(s), Some(p)) if p < s)
     }
 }
 
