@@ -3,14 +3,15 @@
 //! against the product stored and then `sgd_update_slices` (bit for bit), and training steps
 //! that take the fused path against `backward()` then `step()`, which does not.
 //! The kernel needs x86-64 with AVX2 and FMA; elsewhere these tests check that it is not used.
-//! The fused path is taken only while the library GEMM has one thread, so the tests that train
-//! set OpenBLAS's thread count (a no-op for matrixmultiply) under one lock, and one of them
-//! checks that two OpenBLAS threads turn the path off.
+//! With OpenBLAS on two threads the fused update is split by rows over OpenBLAS's threads, so
+//! the tests that train or split set OpenBLAS's thread count (a no-op for matrixmultiply)
+//! under one lock, and the split is checked against the calling thread alone, bit for bit.
 
 use ferrograd::nn::{Activation, Init, Mlp, Module};
-use ferrograd::optim::{backward_and_step, sgd_update_slices, Optimizer, Sgd};
+use ferrograd::optim::{backward_and_step, sgd_product_update, sgd_update_slices, Optimizer, Sgd};
 use ferrograd::profile;
 use ferrograd::tensor::short_k::{self, Lhs, SgdStep, Sink};
+use ferrograd::tensor::split::SplitChoice;
 use ferrograd::Tensor;
 use proptest::prelude::*;
 
@@ -116,11 +117,12 @@ proptest! {
 /// Held while a test counts fused calls: OpenBLAS's thread count is global to the process.
 static BLAS_THREADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Whether the fused path is expected at this batch and OpenBLAS thread count.
-fn fuses(batch: usize, blas_threads: usize) -> bool {
+/// Whether the fused path is expected at this batch for a layer of `outputs` units (whatever
+/// the GEMM's thread count).
+fn fuses(batch: usize, outputs: usize) -> bool {
     short_k::available()
-        && batch <= ferrograd::optim::PRODUCT_UPDATE_MAX_BATCH
-        && (blas_threads == 1 || ferrograd::threads::blas_backend() != "openblas")
+        && (1..=ferrograd::optim::PRODUCT_UPDATE_MAX_BATCH).contains(&batch)
+        && outputs % short_k::COLS == 0
 }
 
 /// Calls of the fused update made by `f` (the profiler's `linear_sgd` scope), run with
@@ -140,7 +142,8 @@ fn fused_calls(blas_threads: usize, f: impl FnOnce()) -> u64 {
 /// Steps of `backward_and_step` (which fuses the weights' updates at batch ≤ 32) against
 /// `backward()` then `step()` (which never does): the same parameters to f32 rounding after
 /// several steps, for plain, Nesterov and weight-decayed SGD — and the fused path really
-/// taken, once per layer and step, or not at all at batch 33 or with two OpenBLAS threads.
+/// taken, once per layer and step (with one OpenBLAS thread or two), or not at all at batch
+/// 33.
 #[test]
 fn training_steps_with_the_fused_update_equal_backward_then_step() {
     for (nesterov, weight_decay, batch, blas) in [
@@ -148,8 +151,9 @@ fn training_steps_with_the_fused_update_equal_backward_then_step() {
         (true, 1e-3, 17, 1),
         (false, 5e-4, 33, 1),
         (false, 0.0, 32, 2),
+        (true, 5e-4, 9, 2),
     ] {
-        let fused_model = Mlp::<f32>::new(&[20, 16, 24, 3], Activation::Tanh, Init::Xavier, 5);
+        let fused_model = Mlp::<f32>::new(&[20, 16, 32, 3], Activation::Tanh, Init::Xavier, 5);
         let plain_model = fused_model.clone();
         // `clone` shares the tensors; give the second model weights of its own.
         let plain_model = Mlp {
@@ -189,7 +193,9 @@ fn training_steps_with_the_fused_update_equal_backward_then_step() {
                 assert!(plain_sgd.step(&plain_params, 0.1));
             }
         });
-        let expected = if fuses(batch, blas) { 3 * steps } else { 0 };
+        // The layers 16 and 32 wide are fused; the 3-wide one never is (`fuses`).
+        let widths = [16, 32, 3];
+        let expected = steps * widths.iter().filter(|&&w| fuses(batch, w)).count() as u64;
         assert_eq!(
             calls, expected,
             "batch {batch}, {blas} BLAS threads: fused updates"
@@ -228,14 +234,14 @@ fn training_steps_with_the_fused_update_equal_backward_then_step() {
 /// dropped. Both cases equal `backward()` then `step()`.
 #[test]
 fn a_weight_with_more_than_one_share_of_gradient_is_not_updated_from_one() {
-    let w0: Vec<f32> = (0..64)
+    let w0: Vec<f32> = (0..256)
         .map(|i| ((i * 7) % 13) as f32 * 0.05 - 0.3)
         .collect();
-    let x = Tensor::<f32>::rand_normal(&[8, 8], 0.0, 1.0, 3);
+    let x = Tensor::<f32>::rand_normal(&[8, 16], 0.0, 1.0, 3);
     let run = |fused: bool, pre_grad: bool, tied: bool| {
-        let w = Tensor::<f32>::from_vec(w0.clone(), &[8, 8]).with_grad();
+        let w = Tensor::<f32>::from_vec(w0.clone(), &[16, 16]).with_grad();
         if pre_grad {
-            w.set_grad(Some(Tensor::ones(&[8, 8])));
+            w.set_grad(Some(Tensor::ones(&[16, 16])));
         }
         let h = x.linear(&w, None).tanh();
         let out = if tied { h.linear(&w, None) } else { h };
@@ -269,7 +275,7 @@ fn a_weight_with_more_than_one_share_of_gradient_is_not_updated_from_one() {
     }
     // The control: alone and with no earlier gradient, the same weight is fused.
     let (_, calls) = run(true, false, false);
-    assert_eq!(calls, u64::from(fuses(8, 1)));
+    assert_eq!(calls, u64::from(fuses(8, 16)));
 }
 
 /// A weight the fused update sends to infinity is reported as divergence, as the unfused
@@ -280,7 +286,7 @@ fn an_update_that_overflows_is_reported_by_the_fused_path_too() {
     let x = Tensor::<f32>::from_vec(vec![1e30; 4 * 6], &[4, 6]);
     let labels = [0, 1, 2, 0];
     for fused in [true, false] {
-        let model = Mlp::<f32>::new(&[6, 5, 3], Activation::Relu, Init::He, 2);
+        let model = Mlp::<f32>::new(&[6, 16, 3], Activation::Relu, Init::He, 2);
         let params = model.parameters();
         let mut sgd = Sgd::<f32>::new(0.9);
         let loss = model.loss(&x, &labels);
@@ -303,6 +309,70 @@ fn an_update_that_overflows_is_reported_by_the_fused_path_too() {
             .to_vec()
             .iter()
             .any(|w| !w.is_finite()));
-        assert_eq!(calls > 0, fused && fuses(4, 1));
+        assert_eq!(calls > 0, fused && fuses(4, 16));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// `sgd_product_update` split by rows over OpenBLAS's two threads, on the calling thread
+    /// alone, and the product stored then `sgd_update_slices`: the same bits and the same
+    /// verdict, for weight matrices on both sides of the split threshold, with a non-finite
+    /// input planted in some rows (which piece meets it must not matter).
+    #[test]
+    fn the_split_fused_update_equals_the_unsplit_one_and_the_product_then_the_update(
+        (batch, m, n) in (1usize..=32, 1usize..300, prop_oneof![Just(128usize), 1usize..70]),
+        (momentum, weight_decay, lr) in (0.0f64..0.99, prop_oneof![Just(0.0), 0.0f64..0.01], 1e-4f64..0.5),
+        nesterov in any::<bool>(),
+        poison in prop::option::of((0usize..300, prop_oneof![Just(f32::NAN), Just(f32::INFINITY)])),
+        seed in any::<u64>(),
+    ) {
+        prop_assume!(short_k::available());
+        let noise = |len: usize, salt: u64| -> Vec<f32> {
+            (0..len as u64)
+                .map(|i| {
+                    let h = (i ^ seed.rotate_left(salt as u32))
+                        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        .wrapping_add(salt);
+                    ((h >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+                })
+                .collect()
+        };
+        let mut x = noise(batch * m, 1);
+        if let Some((row, bad)) = poison {
+            x[row % m] = bad;
+        }
+        let dz = noise(batch * n, 2);
+        let (theta0, v0) = (noise(m * n, 3), noise(m * n, 4));
+        let step = SgdStep {
+            momentum: momentum as f32,
+            weight_decay: weight_decay as f32,
+            lr: lr as f32,
+            nesterov,
+        };
+        let run = |split: bool| {
+            let (mut t, mut v) = (theta0.clone(), v0.clone());
+            let _lock = BLAS_THREADS.lock().unwrap_or_else(|e| e.into_inner());
+            ferrograd::threads::set_blas_threads(2);
+            let choice = SplitChoice::fixed(split);
+            let finite = sgd_product_update(&x, &dz, (batch, m, n), &mut t, &mut v, step, &choice);
+            (t, v, finite)
+        };
+        let (t1, v1, f1) = run(true);
+        let (t2, v2, f2) = run(false);
+        let mut g = vec![0.0; m * n];
+        short_k::product(Lhs::new(&x, m, batch, 1, m), &dz, n, (m, batch, n), Sink::Store(&mut g));
+        let (mut t3, mut v3) = (theta0.clone(), v0.clone());
+        let f3 = sgd_update_slices(&mut t3, &mut v3, &g, momentum, weight_decay, lr, nesterov);
+        prop_assert_eq!(f1, f2);
+        prop_assert_eq!(f1, f3);
+        prop_assert_eq!(f1, poison.is_none());
+        for i in 0..m * n {
+            prop_assert_eq!(t1[i].to_bits(), t2[i].to_bits(), "θ[{}] split vs not", i);
+            prop_assert_eq!(v1[i].to_bits(), v2[i].to_bits(), "v[{}] split vs not", i);
+            prop_assert_eq!(t1[i].to_bits(), t3[i].to_bits(), "θ[{}] fused vs formed", i);
+            prop_assert_eq!(v1[i].to_bits(), v3[i].to_bits(), "v[{}] fused vs formed", i);
+        }
     }
 }

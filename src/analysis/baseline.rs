@@ -4,6 +4,7 @@
 
 use crate::nn::{Activation, Mlp};
 use crate::tensor::ops::activation::{Function, Visit};
+use crate::tensor::short_k::SgdStep;
 use crate::tensor::split::SplitChoice;
 use crate::tensor::{kernels, pool};
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
@@ -153,26 +154,54 @@ impl HandwrittenMlp {
             row[label] -= 1.0 / n as f32;
         }
         // Backward, updating each layer once its input gradient has been computed.
+        let coefficients = (lr, momentum, weight_decay);
         for l in (0..layers).rev() {
             let input = if l == 0 { x } else { outputs[l - 1].view() };
-            let gw = kernels::gemm(&input.t(), &g.view());
+            // The weight gradient applied straight from the product where the trainer's
+            // optimiser does so, by the same function, so that the comparison measures the
+            // graph and not a different update.
+            let fused = crate::optim::product_update_applies(n, self.weights[l].ncols())
+                && input.is_standard_layout()
+                && g.is_standard_layout();
+            let gw = (!fused).then(|| kernels::gemm(&input.t(), &g.view()));
             let gb = g.sum_axis(Axis(0));
-            if l > 0 {
+            let gh = (l > 0).then(|| {
                 let mut gh = kernels::gemm(&g.view(), &self.weights[l].t());
                 let h = outputs[l - 1].view();
                 let z = pre.get(l - 1).map_or(h, |z| z.view());
                 self.activation.visit(TimesDerivative(&mut gh, z, h));
-                pool::give_array(std::mem::replace(&mut g, gh));
+                gh
+            });
+            match gw {
+                Some(gw) => {
+                    sgd_update(
+                        &mut self.weights[l],
+                        &mut self.weight_velocity[l],
+                        &gw,
+                        coefficients,
+                        &self.split,
+                    );
+                    pool::give_array(gw);
+                }
+                None => {
+                    let (m, out) = self.weights[l].dim();
+                    let step = SgdStep {
+                        momentum,
+                        weight_decay,
+                        lr,
+                        nesterov: false,
+                    };
+                    crate::optim::sgd_product_update(
+                        input.as_slice().expect("standard layout"),
+                        g.as_slice().expect("standard layout"),
+                        (n, m, out),
+                        self.weights[l].as_slice_mut().expect("row-major"),
+                        self.weight_velocity[l].as_slice_mut().expect("row-major"),
+                        step,
+                        &self.split,
+                    );
+                }
             }
-            let coefficients = (lr, momentum, weight_decay);
-            sgd_update(
-                &mut self.weights[l],
-                &mut self.weight_velocity[l],
-                &gw,
-                coefficients,
-                &self.split,
-            );
-            pool::give_array(gw);
             sgd_update(
                 &mut self.biases[l],
                 &mut self.bias_velocity[l],
@@ -180,6 +209,9 @@ impl HandwrittenMlp {
                 coefficients,
                 &self.split,
             );
+            if let Some(gh) = gh {
+                pool::give_array(std::mem::replace(&mut g, gh));
+            }
         }
         // Back to the pool, as the engine's tensors go when the graph is dropped: both sides
         // reuse last step's buffers.

@@ -6,20 +6,22 @@
 //! gathering, elementwise kernels, reductions, allocation, the graph) and a GEMM slowed by a
 //! fallback kernel shows up as a low rate against the CPU's peak instead.
 //!
-//! With a one-thread library GEMM a step may compute a weight gradient with ferrograd's own
-//! kernel instead, the SGD update fused in ([`crate::optim::PRODUCT_UPDATE_MAX_BATCH`]). So
-//! that the floor stays a floor, a shape that kernel can take is then replayed by whichever of
-//! the two is faster at it in this process — the library GEMM or the own kernel storing the
-//! plain product. With more GEMM threads the step never uses the kernel, and neither does the
-//! floor: on a host whose cores were shared, the one-thread kernel beat OpenBLAS's two threads
-//! at replaying these shapes and took the floor below anything the step's own path could reach
-//! (batch 32: floor 0.509 s, ratio 2.12, where that state gave 1.5–1.6 before).
+//! At a batch of at most [`PRODUCT_UPDATE_MAX_BATCH`] rows a step computes its weight
+//! gradients with ferrograd's own kernel instead, the SGD update fused in, on the calling
+//! thread or split by rows over the GEMM library's threads
+//! ([`sgd_product_update`](crate::optim::sgd_product_update)). So that the floor stays a
+//! floor, a shape that kernel can take is replayed by whichever is fastest at it in this
+//! process: the library GEMM, the own kernel storing the plain product on the calling thread,
+//! or split the same way. (Before the step split the kernel, the floor did not consider it
+//! with two OpenBLAS threads: on a host whose cores were shared, the one-thread kernel beat
+//! OpenBLAS's two threads at these shapes and took the floor below anything the step's path
+//! could then reach — PERF.md, "The weight gradient and its update in one pass".)
 
 use crate::optim::PRODUCT_UPDATE_MAX_BATCH;
 use crate::profile;
-use crate::tensor::{kernels, short_k};
+use crate::tensor::{kernels, short_k, split};
 use ndarray::Array2;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// `m, k, n` of an `m×k · k×n` product.
@@ -42,48 +44,73 @@ pub struct GemmFloor {
     steps: BTreeMap<usize, Vec<(Shape, u64)>>,
     /// One set of operands per shape, allocated once.
     operands: BTreeMap<Shape, Operands>,
-    /// The shapes replayed by ferrograd's own kernel (measured faster than the library's).
-    own: BTreeSet<Shape>,
+    /// The shapes not replayed by the library GEMM (ferrograd's own kernel measured faster),
+    /// and how they are.
+    own: BTreeMap<Shape, Replay>,
 }
 
-/// `c = a·b` by ferrograd's own kernel (`a`, `b` row-major), the product the fused update
-/// computes, stored.
-fn own_product((a, b, c): &mut Operands) {
+/// How a recorded shape is replayed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replay {
+    /// The library GEMM, through the engine's entry point.
+    Library,
+    /// Ferrograd's own kernel, on the calling thread.
+    Own,
+    /// Ferrograd's own kernel, split by rows over the GEMM threads.
+    OwnSplit,
+}
+
+/// Rows in a piece of a split replay, as the step's split update cuts them.
+const SPLIT_ROWS: usize = 8;
+
+/// `c = a·b` (`a`, `b` row-major) the way `how` says, the product the fused update computes.
+fn replay(how: Replay, (a, b, c): &mut Operands) {
+    if how == Replay::Library {
+        return kernels::gemm_into(&a.view(), &b.view(), c);
+    }
     let ((m, k), n) = (a.dim(), b.ncols());
-    let lhs = short_k::Lhs::new(a.as_slice().expect("row-major"), m, k, k, 1);
-    let out = c.as_slice_mut().expect("row-major");
-    short_k::product(
-        lhs,
+    let (a, b) = (
+        a.as_slice().expect("row-major"),
         b.as_slice().expect("row-major"),
-        n,
-        (m, k, n),
-        short_k::Sink::Store(out),
     );
+    let out = split::Disjoint::new(c.as_slice_mut().expect("row-major"));
+    let rows = |r: std::ops::Range<usize>| {
+        // SAFETY: each piece takes its own rows of the output.
+        let c = unsafe { out.range(r.start * n..r.end * n) };
+        let lhs = short_k::Lhs::new(&a[r.start * k..], r.len(), k, k, 1);
+        short_k::product(lhs, b, n, (r.len(), k, n), short_k::Sink::Store(c));
+    };
+    if how == Replay::OwnSplit {
+        split::on_gemm_threads(m, SPLIT_ROWS, &rows);
+    } else {
+        rows(0..m);
+    }
 }
 
-/// Whether the own kernel computes `ops`' product faster than the library GEMM: the median
-/// of five alternating rounds of twenty calls each, after one untimed call of each.
-fn own_is_faster(ops: &mut Operands) -> bool {
-    let mut time = |own: bool, calls: usize| {
+/// The fastest way to replay `ops`' product among `ways`: the median of five alternating
+/// rounds of twenty calls each, after one untimed call of each.
+fn fastest(ways: &[Replay], ops: &mut Operands) -> Replay {
+    let mut time = |how: Replay, calls: usize| {
         let start = Instant::now();
         for _ in 0..calls {
-            if own {
-                own_product(ops);
-            } else {
-                let (a, b, c) = &mut *ops;
-                kernels::gemm_into(&a.view(), &b.view(), c);
-            }
+            replay(how, ops);
         }
         start.elapsed().as_secs_f64()
     };
-    time(true, 1);
-    time(false, 1);
-    let (mut own, mut library) = (Vec::new(), Vec::new());
-    for _ in 0..5 {
-        own.push(time(true, 20));
-        library.push(time(false, 20));
+    for &how in ways {
+        time(how, 1);
     }
-    crate::analysis::median(&own) < crate::analysis::median(&library)
+    let mut rounds = vec![Vec::new(); ways.len()];
+    for _ in 0..5 {
+        for (&how, times) in ways.iter().zip(&mut rounds) {
+            times.push(time(how, 20));
+        }
+    }
+    let medians: Vec<f64> = rounds.iter().map(|t| crate::analysis::median(t)).collect();
+    let best = (0..ways.len())
+        .min_by(|&i, &j| medians[i].total_cmp(&medians[j]))
+        .expect("at least one way");
+    ways[best]
 }
 
 impl GemmFloor {
@@ -107,12 +134,15 @@ impl GemmFloor {
                 continue;
             }
             let mut ops = operands(m, k, n);
-            if k <= PRODUCT_UPDATE_MAX_BATCH
-                && short_k::available()
-                && kernels::gemm_threads() == 1
-                && own_is_faster(&mut ops)
-            {
-                self.own.insert((m, k, n));
+            if k <= PRODUCT_UPDATE_MAX_BATCH && short_k::available() {
+                let mut ways = vec![Replay::Library, Replay::Own];
+                if split::splits(m, SPLIT_ROWS) {
+                    ways.push(Replay::OwnSplit);
+                }
+                let how = fastest(&ways, &mut ops);
+                if how != Replay::Library {
+                    self.own.insert((m, k, n), how);
+                }
             }
             self.operands.insert((m, k, n), ops);
         }
@@ -134,15 +164,9 @@ impl GemmFloor {
         for b in batches {
             for &(shape, calls) in self.steps.get(&b.len()).map_or(&[][..], |v| v) {
                 let ops = self.operands.get_mut(&shape).expect("recorded shape");
-                if self.own.contains(&shape) {
-                    for _ in 0..calls {
-                        own_product(ops);
-                    }
-                } else {
-                    let (a, bm, c) = ops;
-                    for _ in 0..calls {
-                        kernels::gemm_into(&a.view(), &bm.view(), c);
-                    }
+                let how = self.own.get(&shape).copied().unwrap_or(Replay::Library);
+                for _ in 0..calls {
+                    replay(how, ops);
                 }
             }
         }

@@ -174,16 +174,92 @@ fn sgd_kernel<T: Element, const NESTEROV: bool>(
 }
 
 /// The largest batch whose weight gradients [`Sgd`] applies straight from the product
-/// ([`Optimizer::step_param_product`]), which it does only when the library's GEMM runs on one
-/// thread (matrixmultiply; OpenBLAS with one thread): the kernel runs on one thread, and
-/// measured here (Fashion-MNIST, batch 32, alternating processes; PERF.md, "The weight
-/// gradient and its update in one pass") it made the epoch 9–13% shorter than the library's
-/// product and the update pass with matrixmultiply (0.747–0.772 s against 0.840–0.864 s) and
-/// 12–16% with OpenBLAS on one thread (0.746–0.754 s against 0.852–0.884 s), but against
-/// OpenBLAS on two threads it was no faster (0.697, 0.709 s against 0.670 s) and, when other
-/// work shared the cores, far slower (1.521 s against 1.124 s). At batch 64 it gained nothing
-/// with matrixmultiply and lost a fifth with OpenBLAS; at 128 it lost with both.
+/// ([`Optimizer::step_param_product`], [`sgd_product_update`]). Measured here (Fashion-MNIST,
+/// alternating processes; PERF.md, "The weight gradient and its update in one pass" and "…on
+/// OpenBLAS's threads"): at batch 32 the epoch was 9–13% shorter than the library's product
+/// and the update pass with matrixmultiply, 12–16% with OpenBLAS on one thread, and with
+/// OpenBLAS on two threads, the kernel split by rows over OpenBLAS's own threads, 11–17%
+/// shorter with both cores ours and about a fifth shorter when the host shared them. At batch
+/// 64 it gained nothing (one thread) or lost (two); at 128 it lost with every GEMM, where the
+/// library's packed kernels win on the longer inner dimension.
 pub const PRODUCT_UPDATE_MAX_BATCH: usize = 32;
+
+/// Rows of a weight matrix in a piece of a split [`sgd_product_update`]: eight rows of any
+/// width start on a 32-byte boundary of a row-major matrix whose rows do.
+const PRODUCT_SPLIT_ROWS: usize = 8;
+
+/// One SGD step of a layer's weights `theta` (m×n, row-major, momentum `velocity`) with the
+/// gradient `xᵀ·dz`, `x` the layer's input (batch×m) and `dz` its output's gradient
+/// (batch×n), both row-major, the gradient never formed: ferrograd's own kernel
+/// ([`short_k`](crate::tensor::short_k)) applies each block of it from the registers that
+/// summed it. Matrices of at least [`SPLIT_MIN_LEN`] elements are split by rows over the GEMM
+/// library's waiting threads as the step's `choice` says; each row is computed by the same
+/// code wherever it runs, so the bits do not depend on the choice. Returns whether every
+/// updated weight is finite.
+///
+/// # Panics
+/// When the kernel is not available here or the slices do not hold the shapes.
+pub fn sgd_product_update(
+    x: &[f32],
+    dz: &[f32],
+    (batch, m, n): (usize, usize, usize),
+    theta: &mut [f32],
+    velocity: &mut [f32],
+    step: crate::tensor::short_k::SgdStep,
+    choice: &SplitChoice,
+) -> bool {
+    use crate::tensor::short_k::{self, Lhs, Sink};
+    assert!(
+        x.len() == batch * m && dz.len() == batch * n,
+        "sgd_product_update: inputs of {} and {} elements for batch {batch}, {m}×{n} weights",
+        x.len(),
+        dz.len()
+    );
+    assert!(
+        theta.len() == m * n && velocity.len() == m * n,
+        "sgd_product_update: parameters of {} and {} elements for {m}×{n} weights",
+        theta.len(),
+        velocity.len()
+    );
+    let _p = crate::profile::gemm_scope("linear_sgd", m, batch, n);
+    let finite = AtomicBool::new(true);
+    let (theta, velocity) = (Disjoint::new(theta), Disjoint::new(velocity));
+    let rows = |r: std::ops::Range<usize>| {
+        let cells = r.start * n..r.end * n;
+        // SAFETY: each piece takes its own rows of the weights and their momentum.
+        let (t, v) = unsafe { (theta.range(cells.clone()), velocity.range(cells)) };
+        // `xᵀ` by strides: element (i, l) of the m×batch operand is x[l, i]; rows r of it
+        // start r.start elements into x.
+        let a = Lhs::new(&x[r.start..], r.len(), batch, 1, m);
+        let sink = Sink::Sgd {
+            theta: t,
+            velocity: v,
+            step,
+        };
+        if !short_k::product(a, dz, n, (r.len(), batch, n), sink) {
+            finite.store(false, Ordering::Relaxed);
+        }
+    };
+    if m * n >= SPLIT_MIN_LEN {
+        choice.run(m, PRODUCT_SPLIT_ROWS, &rows);
+    } else {
+        rows(0..m);
+    }
+    finite.into_inner()
+}
+
+/// Whether the weight gradient of a layer of `outputs` units at a batch of `batch` rows is
+/// applied straight from the product ([`sgd_product_update`]) in `f32`: the kernel runs here,
+/// the batch is not empty and at most [`PRODUCT_UPDATE_MAX_BATCH`], and the layer's width is
+/// a whole number of the kernel's 16-column panels — the columns past them are summed one
+/// element at a time (measured: the 128×10 last layer's fused update took about 34 µs, the
+/// library's product and the update about 4).
+pub fn product_update_applies(batch: usize, outputs: usize) -> bool {
+    use crate::tensor::short_k;
+    short_k::available()
+        && (1..=PRODUCT_UPDATE_MAX_BATCH).contains(&batch)
+        && outputs % short_k::COLS == 0
+}
 
 /// Parameters of at least this many elements are written with streaming stores
 /// ([`sgd_update_slices`]); smaller ones (biases) stay in the cache.
@@ -360,12 +436,12 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         });
         finite
     }
-    /// By ferrograd's own kernel ([`short_k`](crate::tensor::short_k)) where it runs and
-    /// pays: `f32`, a batch of at most [`PRODUCT_UPDATE_MAX_BATCH`] rows, a one-thread library
-    /// GEMM, contiguous arrays.
-    /// Each block of the gradient is applied from the registers that summed it — the same
-    /// sums and the same update arithmetic as forming it and calling `step_param`, so the
-    /// same bits — and the gradient is never written to memory nor read back.
+    /// By ferrograd's own kernel ([`sgd_product_update`]) where it runs and pays
+    /// ([`product_update_applies`]: `f32`, a batch of at most [`PRODUCT_UPDATE_MAX_BATCH`]
+    /// rows), contiguous arrays. Each block of the gradient is applied from the registers that
+    /// summed it — the same update arithmetic as forming it and calling `step_param`, so the
+    /// same bits for the same gradient — and the gradient is never written to memory nor read
+    /// back.
     fn step_param_product(
         &mut self,
         index: usize,
@@ -374,12 +450,9 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         dz: &ArrayView2<T>,
         lr: f64,
     ) -> Option<bool> {
-        use crate::tensor::short_k;
         let ((batch, m), n) = (x.dim(), dz.ncols());
         if std::any::TypeId::of::<T>() != std::any::TypeId::of::<f32>()
-            || !short_k::available()
-            || batch > PRODUCT_UPDATE_MAX_BATCH
-            || crate::tensor::kernels::gemm_threads() > 1
+            || !product_update_applies(batch, n)
             || dz.nrows() != batch
             || !x.is_standard_layout()
             || !dz.is_standard_layout()
@@ -387,19 +460,19 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         {
             return None;
         }
-        let step = short_k::SgdStep {
+        let step = crate::tensor::short_k::SgdStep {
             momentum: self.momentum as f32,
             weight_decay: self.weight_decay as f32,
             lr: lr as f32,
             nesterov: self.nesterov,
         };
         let v = slot(&mut self.velocity, index, p);
+        let choice = &self.split;
         let mut finite = None;
         p.update(|mut theta| {
             let (Some(t), Some(v)) = (theta.as_slice_mut(), v.as_slice_mut()) else {
                 return;
             };
-            let _p = crate::profile::gemm_scope("linear_sgd", m, batch, n);
             // SAFETY: `T` is `f32` (checked above); the slices are the arrays' own elements.
             let (x, dz, t, v) = unsafe {
                 (
@@ -409,19 +482,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
                     std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut f32, m * n),
                 )
             };
-            // `xᵀ` by strides: element (i, l) of the m×batch operand is x[l, i].
-            let a = short_k::Lhs::new(x, m, batch, 1, m);
-            finite = Some(short_k::product(
-                a,
-                dz,
-                n,
-                (m, batch, n),
-                short_k::Sink::Sgd {
-                    theta: t,
-                    velocity: v,
-                    step,
-                },
-            ));
+            finite = Some(sgd_product_update(x, dz, (batch, m, n), t, v, step, choice));
         });
         finite
     }

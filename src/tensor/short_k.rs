@@ -11,7 +11,9 @@
 //! How: no packing — `A` and `B` are read where they lie, `A` by any strides (so `xᵀ` is `x`
 //! read down its columns); for each panel of 16 columns a 4×16 block of `C` stays in eight AVX
 //! registers over the whole of `k`, so each element of `C` is finished and stored once. One
-//! thread: on two, the second shared its core with OpenBLAS's waiting thread and lost.
+//! call runs on one thread; the optimiser splits a large weight matrix by rows over the GEMM
+//! library's own threads (`optim::sgd_product_update`) — on a thread of ferrograd's own the
+//! second half shared its core with OpenBLAS's waiting thread and lost.
 //!
 //! Each element is `Σ a·b` accumulated with fused multiply-adds in the order of `k`, starting
 //! from zero, in the vector lanes and in the scalar edges alike, so its bits do not depend on
@@ -21,8 +23,9 @@
 /// Rows of `C` a register block holds.
 const ROWS: usize = 4;
 
-/// Columns of `C` a register block holds (two AVX registers of eight `f32`).
-const COLS: usize = 16;
+/// Columns of `C` a register block holds (two AVX registers of eight `f32`). Columns past
+/// the last whole panel of this many are summed one element at a time, several times slower.
+pub const COLS: usize = 16;
 
 /// Whether this CPU (and OS) runs the kernel: x86-64 with AVX2 and FMA.
 pub fn available() -> bool {
