@@ -157,13 +157,6 @@ impl HandwrittenMlp {
         let coefficients = (lr, momentum, weight_decay);
         for l in (0..layers).rev() {
             let input = if l == 0 { x } else { outputs[l - 1].view() };
-            // The weight gradient applied straight from the product where the trainer's
-            // optimiser does so, by the same function, so that the comparison measures the
-            // graph and not a different update.
-            let fused = crate::optim::product_update_applies(n, self.weights[l].ncols())
-                && input.is_standard_layout()
-                && g.is_standard_layout();
-            let gw = (!fused).then(|| kernels::gemm(&input.t(), &g.view()));
             let gb = g.sum_axis(Axis(0));
             let gh = (l > 0).then(|| {
                 let mut gh = kernels::gemm(&g.view(), &self.weights[l].t());
@@ -172,8 +165,30 @@ impl HandwrittenMlp {
                 self.activation.visit(TimesDerivative(&mut gh, z, h));
                 gh
             });
-            match gw {
-                Some(gw) => {
+            // The weight gradient applied straight from the product where the trainer's
+            // optimiser does so, by the same function, so that the comparison measures the
+            // graph and not a different update.
+            let (m, out) = self.weights[l].dim();
+            match (input.as_slice(), g.as_slice()) {
+                (Some(x), Some(dz)) if crate::optim::product_update_applies(n, out) => {
+                    let step = SgdStep {
+                        momentum,
+                        weight_decay,
+                        lr,
+                        nesterov: false,
+                    };
+                    crate::optim::sgd_product_update(
+                        x,
+                        dz,
+                        (n, m, out),
+                        self.weights[l].as_slice_mut().expect("row-major"),
+                        self.weight_velocity[l].as_slice_mut().expect("row-major"),
+                        step,
+                        &self.split,
+                    );
+                }
+                _ => {
+                    let gw = kernels::gemm(&input.t(), &g.view());
                     sgd_update(
                         &mut self.weights[l],
                         &mut self.weight_velocity[l],
@@ -182,24 +197,6 @@ impl HandwrittenMlp {
                         &self.split,
                     );
                     pool::give_array(gw);
-                }
-                None => {
-                    let (m, out) = self.weights[l].dim();
-                    let step = SgdStep {
-                        momentum,
-                        weight_decay,
-                        lr,
-                        nesterov: false,
-                    };
-                    crate::optim::sgd_product_update(
-                        input.as_slice().expect("standard layout"),
-                        g.as_slice().expect("standard layout"),
-                        (n, m, out),
-                        self.weights[l].as_slice_mut().expect("row-major"),
-                        self.weight_velocity[l].as_slice_mut().expect("row-major"),
-                        step,
-                        &self.split,
-                    );
                 }
             }
             sgd_update(

@@ -17,7 +17,7 @@
 //! OpenBLAS's two threads at these shapes and took the floor below anything the step's path
 //! could then reach — PERF.md, "The weight gradient and its update in one pass".)
 
-use crate::optim::PRODUCT_UPDATE_MAX_BATCH;
+use crate::optim::{PRODUCT_SPLIT_ROWS, PRODUCT_UPDATE_MAX_BATCH};
 use crate::profile;
 use crate::tensor::{kernels, short_k, split};
 use ndarray::Array2;
@@ -60,9 +60,6 @@ enum Replay {
     OwnSplit,
 }
 
-/// Rows in a piece of a split replay, as the step's split update cuts them.
-const SPLIT_ROWS: usize = 8;
-
 /// `c = a·b` (`a`, `b` row-major) the way `how` says, the product the fused update computes.
 fn replay(how: Replay, (a, b, c): &mut Operands) {
     if how == Replay::Library {
@@ -74,14 +71,15 @@ fn replay(how: Replay, (a, b, c): &mut Operands) {
         b.as_slice().expect("row-major"),
     );
     let out = split::Disjoint::new(c.as_slice_mut().expect("row-major"));
+    let lhs = short_k::Lhs::new(a, m, k, k, 1);
     let rows = |r: std::ops::Range<usize>| {
         // SAFETY: each piece takes its own rows of the output.
         let c = unsafe { out.range(r.start * n..r.end * n) };
-        let lhs = short_k::Lhs::new(&a[r.start * k..], r.len(), k, k, 1);
-        short_k::product(lhs, b, n, (r.len(), k, n), short_k::Sink::Store(c));
+        let a = lhs.rows(r.clone());
+        short_k::product(a, b, n, (r.len(), k, n), short_k::Sink::Store(c));
     };
     if how == Replay::OwnSplit {
-        split::on_gemm_threads(m, SPLIT_ROWS, &rows);
+        split::on_gemm_threads(m, PRODUCT_SPLIT_ROWS, &rows);
     } else {
         rows(0..m);
     }
@@ -136,7 +134,7 @@ impl GemmFloor {
             let mut ops = operands(m, k, n);
             if k <= PRODUCT_UPDATE_MAX_BATCH && short_k::available() {
                 let mut ways = vec![Replay::Library, Replay::Own];
-                if split::splits(m, SPLIT_ROWS) {
+                if split::splits(m, PRODUCT_SPLIT_ROWS) {
                     ways.push(Replay::OwnSplit);
                 }
                 let how = fastest(&ways, &mut ops);

@@ -175,18 +175,19 @@ fn sgd_kernel<T: Element, const NESTEROV: bool>(
 
 /// The largest batch whose weight gradients [`Sgd`] applies straight from the product
 /// ([`Optimizer::step_param_product`], [`sgd_product_update`]). Measured here (Fashion-MNIST,
-/// alternating processes; PERF.md, "The weight gradient and its update in one pass" and "…on
-/// OpenBLAS's threads"): at batch 32 the epoch was 9–13% shorter than the library's product
-/// and the update pass with matrixmultiply, 12–16% with OpenBLAS on one thread, and with
-/// OpenBLAS on two threads, the kernel split by rows over OpenBLAS's own threads, 11–17%
-/// shorter with both cores ours and about a fifth shorter when the host shared them. At batch
-/// 64 it gained nothing (one thread) or lost (two); at 128 it lost with every GEMM, where the
-/// library's packed kernels win on the longer inner dimension.
+/// alternating processes; PERF.md, "The weight gradient and its update in one pass" and "The
+/// weight gradients' fused update on OpenBLAS's threads"): at batch 32 the epoch was 9–13%
+/// shorter than the library's product and the update pass with matrixmultiply, 12–16% with
+/// OpenBLAS on one thread, and with OpenBLAS on two threads, the kernel split by rows over
+/// OpenBLAS's own threads, about 15% shorter (medians) when the host shared the cores and not
+/// measurably different with both cores ours. At batch 64 it gained nothing (one thread) or
+/// did not win (two); at 128 it lost with every GEMM, where the library's packed kernels win
+/// on the longer inner dimension.
 pub const PRODUCT_UPDATE_MAX_BATCH: usize = 32;
 
 /// Rows of a weight matrix in a piece of a split [`sgd_product_update`]: eight rows of any
 /// width start on a 32-byte boundary of a row-major matrix whose rows do.
-const PRODUCT_SPLIT_ROWS: usize = 8;
+pub const PRODUCT_SPLIT_ROWS: usize = 8;
 
 /// One SGD step of a layer's weights `theta` (m×n, row-major, momentum `velocity`) with the
 /// gradient `xᵀ·dz`, `x` the layer's input (batch×m) and `dz` its output's gradient
@@ -224,13 +225,13 @@ pub fn sgd_product_update(
     let _p = crate::profile::gemm_scope("linear_sgd", m, batch, n);
     let finite = AtomicBool::new(true);
     let (theta, velocity) = (Disjoint::new(theta), Disjoint::new(velocity));
+    // `xᵀ` by strides: element (i, l) of the m×batch operand is x[l, i].
+    let xt = Lhs::new(x, m, batch, 1, m);
     let rows = |r: std::ops::Range<usize>| {
         let cells = r.start * n..r.end * n;
         // SAFETY: each piece takes its own rows of the weights and their momentum.
         let (t, v) = unsafe { (theta.range(cells.clone()), velocity.range(cells)) };
-        // `xᵀ` by strides: element (i, l) of the m×batch operand is x[l, i]; rows r of it
-        // start r.start elements into x.
-        let a = Lhs::new(&x[r.start..], r.len(), batch, 1, m);
+        let a = xt.rows(r.clone());
         let sink = Sink::Sgd {
             theta: t,
             velocity: v,

@@ -45,6 +45,7 @@ pub fn available() -> bool {
 #[derive(Clone, Copy)]
 pub struct Lhs<'a> {
     data: &'a [f32],
+    m: usize,
     row: usize,
     col: usize,
 }
@@ -60,7 +61,26 @@ impl<'a> Lhs<'a> {
             "short_k: a {m}×{k} operand with strides ({row}, {col}) does not fit {} elements",
             data.len()
         );
-        Lhs { data, row, col }
+        Lhs { data, m, row, col }
+    }
+
+    /// Rows `r` of `A`, for a product split by rows: the same strides, the data from row
+    /// `r.start` on.
+    ///
+    /// # Panics
+    /// When `r` reaches past `A`'s rows.
+    pub fn rows(self, r: std::ops::Range<usize>) -> Self {
+        assert!(
+            r.start <= r.end && r.end <= self.m,
+            "short_k: rows {r:?} of a {}-row operand",
+            self.m
+        );
+        let start = (r.start * self.row).min(self.data.len());
+        Lhs {
+            data: &self.data[start..],
+            m: r.len(),
+            ..self
+        }
     }
 }
 
